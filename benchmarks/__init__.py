@@ -1,0 +1,4 @@
+"""Benchmarks: `python -m benchmarks run [--scenario NAME ...] [--quick] [--json PATH]`.
+
+Each scenario is a small module exposing `run(quick: bool) -> dict`; see benchmarks/README.md.
+"""

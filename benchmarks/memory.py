@@ -1,0 +1,45 @@
+"""`memory`: peak RSS of a load, by workspace size, each in a fresh process.
+
+`memory_growth` = peak(medium) / peak(small) - 1: the fan-out streams through a bounded
+queue, so a 20x bigger workspace should barely move the peak.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from typing import Any
+
+from benchmarks.common import ratio
+from benchmarks.simproc import ROOT
+
+SIZES = {False: ("small", "medium", "large"), True: ("small", "medium")}
+
+
+def _child(size: str, timeout_s: float = 1800.0) -> dict[str, Any]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    proc = subprocess.run([sys.executable, "-m", "benchmarks.memory_child", "--size", size],
+                          capture_output=True, text=True, cwd=str(ROOT), env=env,
+                          timeout=timeout_s, check=False)
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
+    if proc.returncode != 0 or not lines:
+        tail = (proc.stderr or "").strip().splitlines()[-3:]
+        return {"size": size, "error": f"exit {proc.returncode}: {' | '.join(tail)}"}
+    return dict(json.loads(lines[-1]))
+
+
+def run(quick: bool) -> dict[str, Any]:
+    runs = {size: _child(size) for size in SIZES[quick]}
+    peak = {s: r.get("peak_rss_mb") for s, r in runs.items()}
+    growth = ratio(peak.get("medium"), peak.get("small"), 4)
+    out: dict[str, Any] = {
+        "peak_rss_mb": peak,
+        "memory_growth": None if growth is None else round(growth - 1, 4),
+        "runs": runs,
+    }
+    if "large" in peak:
+        large = ratio(peak.get("large"), peak.get("small"), 4)
+        out["memory_growth_large"] = None if large is None else round(large - 1, 4)
+    return out

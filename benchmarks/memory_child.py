@@ -1,0 +1,90 @@
+"""One load in a fresh process, reporting this process's peak RSS as one JSON line.
+
+`python -m benchmarks.memory_child --size medium`: starts the simulator in its own child
+process (its memory is not counted), loads the workspace into a temporary DuckDB file with
+`ingest.pipeline.run_load` (fast path, limits off) and prints `peak_rss_mb` (psutil polled
+every 20 ms, and `ru_maxrss`), `baseline_rss_mb` (after imports, before the load),
+`messages`, `elapsed_s`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+MB = 1024 * 1024
+
+
+class PeakRss:
+    def __init__(self, interval_s: float = 0.02) -> None:
+        self.proc = psutil.Process()
+        self.interval_s = interval_s
+        self.peak = self.proc.memory_info().rss
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._poll, daemon=True)
+
+    def _poll(self) -> None:
+        while not self._stop.wait(self.interval_s):
+            self.peak = max(self.peak, self.proc.memory_info().rss)
+
+    def __enter__(self) -> PeakRss:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, self.proc.memory_info().rss)
+
+
+def measure(size: str, seed: int = 0) -> dict[str, Any]:
+    from benchmarks.common import quiet_env
+
+    quiet_env()
+    import dlt  # noqa: F401 - imported before the baseline, as a load would
+
+    from benchmarks.simproc import SimProcess
+    from ingest.pipeline import Target, run_load
+    from ingest.source import LoadSettings
+
+    with tempfile.TemporaryDirectory(prefix="bench-memory-") as tmp, \
+            SimProcess(size, seed=seed, profile="unlimited") as sim:
+        target = Target(duckdb_path=str(Path(tmp) / "mem.duckdb"), dataset="slack",
+                        pipelines_dir=str(Path(tmp) / "pipelines"))
+        settings = LoadSettings(base_url=sim.base_url, profile="unlimited",
+                                lookback_days=36500.0).validate()
+        baseline = psutil.Process().memory_info().rss
+        t0 = time.perf_counter()
+        with PeakRss() as peak:
+            result = run_load(sim.token, settings, target)
+        elapsed = time.perf_counter() - t0
+        messages = int(result.row_counts.get("messages", 0))
+        expected = sim.messages
+    maxrss_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
+    return {"size": size, "peak_rss_mb": round(peak.peak / MB, 1),
+            "ru_maxrss_mb": round(maxrss_kb / 1024, 1),
+            "baseline_rss_mb": round(baseline / MB, 1),
+            "load_delta_mb": round((peak.peak - baseline) / MB, 1),
+            "messages": messages, "expected_messages": expected,
+            "complete": messages == expected, "elapsed_s": round(elapsed, 2)}
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(prog="python -m benchmarks.memory_child")
+    p.add_argument("--size", required=True)
+    p.add_argument("--seed", type=int, default=0)
+    args = p.parse_args(argv)
+    sys.stdout.write(json.dumps(measure(args.size, args.seed)) + "\n")
+
+
+if __name__ == "__main__":
+    main()

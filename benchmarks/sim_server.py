@@ -1,0 +1,60 @@
+"""Serve a simulated workspace in this process until stdin closes (the benchmarks' child).
+
+`python -m benchmarks.sim_server --size small --profile internal --time-scale 60` prints one
+JSON line (`base_url`, `url`, `token`, `team_id`, `messages`, `channels`, `gen_s`) once the
+server listens, then serves until its stdin reaches EOF (the parent closed it or died).
+Running the simulator in its own process keeps its CPU and memory out of the measured one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import time
+from typing import Any
+
+
+def _counts(ws: Any, size: str) -> dict[str, int]:
+    if size == "large":  # truth() would build a 2M-element set; count lazily instead
+        return {"messages": sum(1 for _ in ws.iter_message_keys())}
+    truth = ws.truth()
+    return {"messages": truth.message_count(), "replies": truth.reply_count(),
+            "channels": len(truth.channel_ids),
+            "readable_channels": len(truth.readable_channel_ids)}
+
+
+async def _serve(args: argparse.Namespace) -> None:
+    from ingest.simulator import Workspace, serve_simulator
+
+    t0 = time.perf_counter()
+    ws = Workspace.generate(args.size, seed=args.seed)
+    counts = _counts(ws, args.size)
+    gen_s = time.perf_counter() - t0
+    async with serve_simulator(ws, profile=args.profile, time_scale=args.time_scale,
+                               latency_ms=args.latency_ms) as sim:
+        hello = {"base_url": sim.base_url, "url": sim.url, "token": ws.token,
+                 "team_id": ws.team_id, "gen_s": round(gen_s, 3), **counts}
+        sys.stdout.write(json.dumps(hello) + "\n")
+        sys.stdout.flush()
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(None, sys.stdin.read)
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(prog="python -m benchmarks.sim_server")
+    p.add_argument("--size", default="tiny")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--profile", default="internal")
+    p.add_argument("--time-scale", type=float, default=1.0)
+    p.add_argument("--latency-ms", type=float, default=0.0)
+    args = p.parse_args(argv)
+    try:
+        asyncio.run(_serve(args))
+    except KeyboardInterrupt:
+        pass
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,21 @@
+"""`unlisted`: the budget scenario under Slack's 2025 rule for unlisted apps.
+
+`conversations.history` and `conversations.replies` at 1 request per Slack minute with
+`limit` 15. A high time scale keeps it short (at 3000x a Slack minute lasts 20 ms, so the
+paced rate equals tier 3's at 60x).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from benchmarks.budget import measure
+
+SIZES = {False: ("small", 3000.0), True: ("tiny", 600.0)}
+
+
+def run(quick: bool) -> dict[str, Any]:
+    size, time_scale = SIZES[quick]
+    result = measure(size, profile="unlisted", time_scale=time_scale, engine=True, peer=False)
+    result.pop("_plot", None)
+    return result

@@ -1,0 +1,149 @@
+"""The run summary: a markdown artifact (shards, requests, skipped channels and why) and a
+table artifact (per channel: shard, messages and replies written this run).
+
+Nothing secret goes in: only ids, counts, timings and one-line error explanations (which
+ingest redacts).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from ingest.pipeline import Target
+
+
+def artifact_key(kind: str, target: Target) -> str:
+    """Artifact keys allow lowercase letters, digits and dashes only."""
+    raw = f"slack-ingest-{kind}-{target.dataset}"
+    return re.sub(r"[^a-z0-9-]+", "-", raw.lower()).strip("-")
+
+
+def sum_requests(parts: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
+    out: dict[str, dict[str, float]] = {}
+    for part in parts:
+        for method, row in (part.get("requests") or {}).items():
+            acc = out.setdefault(method, {})
+            for key in ("requests", "pages", "items", "n_429", "retries", "wait_budget_s",
+                        "wait_network_s"):
+                value = row.get(key)
+                if isinstance(value, int | float):
+                    acc[key] = acc.get(key, 0) + value
+    return out
+
+
+def _total(requests: dict[str, dict[str, float]], key: str) -> float:
+    return sum(row.get(key, 0) for row in requests.values())
+
+
+def shard_rows(shards: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    rows = []
+    for s in shards:
+        req = s.get("requests") or {}
+        prog = s.get("progress") or {}
+        rows.append({
+            "shard": s.get("label", "?"),
+            "state": s.get("state", "ok"),
+            "channels": len(s.get("channels") or []),
+            "messages": prog.get("messages", 0),
+            "replies": prog.get("replies", 0),
+            "requests": int(_total(req, "requests")),
+            "429s": int(_total(req, "n_429")),
+            "retries": int(_total(req, "retries")),
+            "attempts": s.get("attempt", 1),
+            "seconds": round(float(s.get("elapsed_s", 0.0)), 1),
+            "error": s.get("error", ""),
+        })
+    return rows
+
+
+def _md_table(rows: list[dict[str, Any]]) -> str:
+    if not rows:
+        return "_none_\n"
+    cols = list(rows[0])
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    for r in rows:
+        lines.append("| " + " | ".join(str(r[c]).replace("|", "/") for c in cols) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def summary_markdown(summary: dict[str, Any]) -> str:
+    req = summary.get("requests") or {}
+    t = summary.get("target") or {}
+    where = t.get("duckdb_path") if t.get("destination") == "duckdb" else t.get("destination")
+    verdict = "completed" if summary.get("ok") else "FAILED"
+    parts = [
+        f"# Slack load {verdict}\n",
+        f"- destination: `{t.get('destination')}` ({where}), dataset `{t.get('dataset')}`",
+        f"- shards: {summary.get('n_shards')} ({summary.get('mode')}), max concurrency "
+        f"{summary.get('max_concurrency')}, wall time {summary.get('wall_s', 0):.1f} s",
+        f"- channels: {summary.get('channels_planned', 0)} read, "
+        f"{len(summary.get('skipped') or {})} skipped; messages read "
+        f"{summary.get('messages', 0):,}, thread replies read {summary.get('replies', 0):,}",
+        f"- Slack requests: {int(_total(req, 'requests')):,}, 429s: "
+        f"{int(_total(req, 'n_429'))}, retries: {int(_total(req, 'retries'))}\n",
+    ]
+    if summary.get("error"):
+        parts.append(f"**Error:** {summary['error']}\n")
+    parts += ["## Shards\n", _md_table(shard_rows(summary.get("shards") or [])), ""]
+    method_rows = [{"method": m, "requests": int(r.get("requests", 0)),
+                    "429s": int(r.get("n_429", 0)), "retries": int(r.get("retries", 0)),
+                    "budget wait s": round(r.get("wait_budget_s", 0.0), 1)}
+                   for m, r in sorted(req.items())]
+    parts += ["## Slack requests by method\n", _md_table(method_rows), ""]
+    skipped = [{"channel": c, "why": w} for c, w in sorted((summary.get("skipped") or {}).items())]
+    parts += ["## Channels not read\n", _md_table(skipped), ""]
+    if summary.get("settled"):
+        rows = [{"pipeline": k, "action": v} for k, v in sorted(summary["settled"].items())]
+        parts += ["## Pending packages from earlier runs\n", _md_table(rows), ""]
+    return "\n".join(parts)
+
+
+def publish_summary(summary: dict[str, Any], target: Target) -> None:
+    from prefect.artifacts import create_markdown_artifact, create_table_artifact
+
+    create_markdown_artifact(markdown=summary_markdown(summary),
+                             key=artifact_key("summary", target),
+                             description="slack-ingest run summary", _sync=True)
+    channels = summary.get("channels") or []
+    if channels:
+        create_table_artifact(table=channels, key=artifact_key("channels", target),
+                              description="per channel: rows written this run", _sync=True)
+
+
+def channel_rows(target: Target, shards: list[dict[str, Any]],
+                 skipped: dict[str, str]) -> list[dict[str, Any]]:
+    """Per channel: shard, and (DuckDB) messages and replies written by this run's loads."""
+    counts = _loaded_counts(target, [lid for s in shards for lid in s.get("load_ids") or []])
+    rows: list[dict[str, Any]] = []
+    for s in shards:
+        for cid in s.get("channels") or []:
+            n_msg, n_rep = counts.get(cid, (0, 0))
+            rows.append({"channel": cid, "shard": s.get("label", "?"),
+                         "messages": n_msg, "replies": n_rep,
+                         "status": skipped.get(cid) or s.get("state", "ok")})
+    for cid, why in sorted(skipped.items()):
+        if not any(r["channel"] == cid for r in rows):
+            rows.append({"channel": cid, "shard": "-", "messages": 0, "replies": 0,
+                         "status": f"skipped: {why}"})
+    return rows
+
+
+def _loaded_counts(target: Target, load_ids: list[str]) -> dict[str, tuple[int, int]]:
+    if target.destination != "duckdb" or not load_ids:
+        return {}
+    import duckdb
+
+    ids = ", ".join("'" + lid.replace("'", "") + "'" for lid in load_ids)
+    sql = (f"select channel_id, count(*), count(*) filter (where is_reply) "
+           f"from {target.dataset}.messages where _dlt_load_id in ({ids}) group by channel_id")
+    try:
+        con = duckdb.connect(target.location(), read_only=True)
+    except duckdb.Error:
+        return {}
+    try:
+        return {r[0]: (int(r[1]), int(r[2])) for r in con.execute(sql).fetchall()}
+    except duckdb.Error:
+        return {}
+    finally:
+        con.close()

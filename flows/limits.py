@@ -1,0 +1,83 @@
+"""Prefect concurrency limits the flow relies on, created or updated by the flow itself.
+
+- tag `slack-history`: at most `max_concurrency` channel-history shard tasks run at once,
+  across every process and machine talking to the same Prefect server;
+- `slack-ingest-duckdb-<hash>` (global, limit 1): one DuckDB file has one writer, so the
+  load step of parallel shards takes turns while extraction and normalization stay
+  parallel. Other destinations (BigQuery) load in parallel with no lock.
+
+Every lock is taken with `strict=True`: a missing limit is an error, never a silent
+"no limit".
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from typing import Any
+
+from ingest.pipeline import Target
+
+HISTORY_TAG = "slack-history"
+LOAD_LOCK_PREFIX = "slack-ingest-duckdb-"
+LOCK_LEASE_S = 600.0
+
+
+def ensure_tag_limit(tag: str, limit: int) -> None:
+    """Create or update a tag concurrency limit (the server upserts)."""
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:
+        client.create_concurrency_limit(tag=tag, concurrency_limit=int(limit))
+
+
+def ensure_global_limit(name: str, limit: int, slot_decay_per_second: float | None = None
+                        ) -> None:
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:
+        client.upsert_global_concurrency_limit_by_name(
+            name, int(limit), slot_decay_per_second=slot_decay_per_second)
+
+
+def read_global_limit(name: str) -> Any | None:
+    from prefect.client.orchestration import get_client
+    from prefect.exceptions import ObjectNotFound
+
+    with get_client(sync_client=True) as client:
+        try:
+            return client.read_global_concurrency_limit_by_name(name)
+        except ObjectNotFound:
+            return None
+
+
+def load_lock_name(target: Target) -> str:
+    digest = hashlib.sha256(target.location().encode()).hexdigest()[:12]
+    return f"{LOAD_LOCK_PREFIX}{digest}"
+
+
+def ensure_load_lock(target: Target) -> str | None:
+    """Make sure the load lock of this target exists (limit 1); None when loads may run in
+    parallel (any destination but DuckDB)."""
+    if target.destination != "duckdb":
+        return None
+    name = load_lock_name(target)
+    ensure_global_limit(name, 1)
+    return name
+
+
+@contextmanager
+def _held(name: str) -> Iterator[None]:
+    from prefect.concurrency.sync import concurrency
+
+    with concurrency(name, occupy=1, strict=True, lease_duration=LOCK_LEASE_S):
+        yield
+
+
+def load_lock(target: Target) -> Callable[[], AbstractContextManager[Any]] | None:
+    """The `load_lock` for `ingest.pipeline.run_load`: the DuckDB writer lock, or None."""
+    if target.destination != "duckdb":
+        return None
+    name = load_lock_name(target)
+    return lambda: _held(name)

@@ -1,0 +1,44 @@
+"""Where the Slack token comes from inside a flow run: never a parameter.
+
+1. a Prefect `Secret` block named by `SLACK_INGEST_SECRET_BLOCK` (default `slack-token`),
+   if it exists on the Prefect server the run talks to;
+2. otherwise dlt's providers (`.dlt/secrets.toml` `[sources.slack] access_token`, or the
+   `SOURCES__SLACK__ACCESS_TOKEN` environment variable) via `ingest.config.resolve_token`.
+
+The token is only ever passed to `ingest` functions in the process that uses it; it is not
+logged, returned, stored in an artifact, or sent to Prefect as a parameter.
+"""
+
+from __future__ import annotations
+
+import os
+
+DEFAULT_SECRET_BLOCK = "slack-token"
+SECRET_BLOCK_ENV = "SLACK_INGEST_SECRET_BLOCK"
+
+
+def secret_block_name() -> str:
+    return os.environ.get(SECRET_BLOCK_ENV, "").strip() or DEFAULT_SECRET_BLOCK
+
+
+def _from_block(name: str) -> str | None:
+    from prefect.blocks.system import Secret
+    from prefect.exceptions import ObjectNotFound
+
+    try:
+        block = Secret.load(name, _sync=True)
+    except (ValueError, ObjectNotFound):  # no such block: fall back to dlt's providers
+        return None
+    value = block.get()
+    return None if value is None else str(value)
+
+
+def get_token() -> str:
+    """The Slack token for this run; ConfigError (one line) when there is none."""
+    from ingest.config import resolve_token
+    from ingest.source.settings import check_token
+
+    token = _from_block(secret_block_name())
+    if not token:
+        token = resolve_token()
+    return check_token(token)

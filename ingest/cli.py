@@ -1,0 +1,209 @@
+"""slack-ingest: the command line. Thin over ingest.pipeline and ingest.simulator.
+
+User mistakes exit with code 2 and one line on stderr; runtime failures exit 1 with one
+line; nothing prints a traceback unless SLACK_INGEST_DEBUG=1.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, NoReturn, TypeVar
+
+import typer
+from rich.console import Console
+from rich.live import Live
+
+from ingest.errors import explain
+from ingest.report import progress_panel, summary_tables
+
+app = typer.Typer(
+    help="Load a Slack workspace (channels, users, members, history, thread replies) into a "
+    "warehouse with dlt, fast and exactly.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+flow_app = typer.Typer(help="Run or serve the Prefect flow.", no_args_is_help=True)
+app.add_typer(flow_app, name="flow")
+
+out = Console()
+err = Console(stderr=True)
+T = TypeVar("T")
+
+
+def fail(message: str, code: int = 2) -> NoReturn:
+    err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+def guarded(fn: Callable[[], T]) -> T:
+    """Run fn; turn every known failure into one line and an exit code."""
+    try:
+        return fn()
+    except typer.Exit:
+        raise
+    except KeyboardInterrupt:
+        fail("interrupted: progress loaded so far is kept; run again to continue", 130)
+    except Exception as exc:  # noqa: BLE001 - the whole point: no tracebacks for users
+        if os.environ.get("SLACK_INGEST_DEBUG"):
+            raise
+        code, message = explain(exc)
+        fail(message, code)
+
+
+# -- shared options -----------------------------------------------------------------------
+TokenOpt = Annotated[str | None, typer.Option("--token", help="Slack token (prefer .dlt/secrets.toml or SOURCES__SLACK__ACCESS_TOKEN: flags end up in shell history).", show_default=False)]
+BaseUrlOpt = Annotated[str | None, typer.Option("--base-url", help="Slack Web API base URL [default: https://slack.com/api/]")]
+DestOpt = Annotated[str | None, typer.Option("--destination", help="dlt destination: duckdb, bigquery, or any dlt destination name [default: duckdb]")]
+DuckOpt = Annotated[str | None, typer.Option("--duckdb-path", help="DuckDB file [default: slack_ingest.duckdb]")]
+DatasetOpt = Annotated[str | None, typer.Option("--dataset", help="Dataset (schema) name [default: slack]")]
+StartOpt = Annotated[str | None, typer.Option("--start-date", help="Load history from this date (YYYY-MM-DD or ISO datetime, UTC) [default: the beginning]")]
+EndOpt = Annotated[str | None, typer.Option("--end-date", help="Load history up to this date (a backfill window) [default: now]")]
+ChannelsOpt = Annotated[list[str] | None, typer.Option("--channel", "-c", help="Channel id or name to load (repeatable) [default: all the token can read]")]
+ExcludeOpt = Annotated[list[str] | None, typer.Option("--exclude-channel", help="Channel id or name to skip (repeatable)")]
+PrivateOpt = Annotated[bool | None, typer.Option("--include-private/--no-private", help="Include private channels the token is in [default: include]")]
+ArchivedOpt = Annotated[bool | None, typer.Option("--exclude-archived/--include-archived", help="Skip archived channels [default: include]")]
+JoinOpt = Annotated[bool | None, typer.Option("--auto-join/--no-auto-join", help="Join public channels the bot is not in (needs channels:join) [default: no]")]
+ProfileOpt = Annotated[str | None, typer.Option("--profile", help="Rate-limit profile: internal, marketplace, unlisted, unlimited [default: internal]")]
+TimeScaleOpt = Annotated[float | None, typer.Option("--time-scale", help="Rate budgets run this many times faster (for the simulator) [default: 1]")]
+LookbackOpt = Annotated[float | None, typer.Option("--lookback-days", help="Re-read this many days of history for edits and new thread replies [default: 7]")]
+FastOpt = Annotated[bool | None, typer.Option("--fast/--relational", help="Arrow fast path (nested fields as JSON) or dlt's relational child tables [default: fast]")]
+JsonOpt = Annotated[Path | None, typer.Option("--json", help="Write the run summary as JSON to this file")]
+
+
+def _settings_overrides(**kw: Any) -> dict[str, Any]:
+    out_: dict[str, Any] = {}
+    for key, value in kw.items():
+        if value is None:
+            continue
+        if key in ("channels", "exclude_channels"):
+            value = tuple(value) if value else None
+            if value is None:
+                continue
+        out_[key] = value
+    return out_
+
+
+def _run_with_display(run: Callable[[Any], Any], quiet: bool) -> Any:
+    from ingest.source import LoadProgress
+
+    progress = LoadProgress()
+    if quiet or not out.is_terminal:
+        return run(progress)
+    with Live(get_renderable=lambda: progress_panel(progress), console=out,
+              refresh_per_second=4, transient=True):
+        return run(progress)
+
+
+def _print_summary(result: Any, json_path: Path | None, extra: dict[str, Any] | None = None) -> None:
+    for table in summary_tables(result):
+        out.print(table)
+    if json_path is not None:
+        doc = result.as_dict() | (extra or {})
+        json_path.write_text(json.dumps(doc, indent=2, default=str))
+        out.print(f"summary written to {json_path}")
+
+
+@app.command()
+def run(
+    token: TokenOpt = None, base_url: BaseUrlOpt = None, destination: DestOpt = None,
+    duckdb_path: DuckOpt = None, dataset: DatasetOpt = None, start_date: StartOpt = None,
+    end_date: EndOpt = None, channel: ChannelsOpt = None, exclude_channel: ExcludeOpt = None,
+    include_private: PrivateOpt = None, exclude_archived: ArchivedOpt = None,
+    auto_join: JoinOpt = None, profile: ProfileOpt = None, time_scale: TimeScaleOpt = None,
+    lookback_days: LookbackOpt = None, fast: FastOpt = None, json_path: JsonOpt = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No live progress display")] = False,
+) -> None:
+    """Load the workspace into the destination (incremental: each run continues from the last)."""
+    from ingest.config import resolve_settings, resolve_target, resolve_token
+    from ingest.pipeline import check_target, run_load
+    from ingest.preflight import preflight
+    from ingest.source.settings import check_token
+
+    def go() -> Any:
+        settings = resolve_settings(_settings_overrides(
+            base_url=base_url, start_date=start_date, end_date=end_date, channels=channel,
+            exclude_channels=exclude_channel, include_private=include_private,
+            exclude_archived=exclude_archived, auto_join=auto_join, profile=profile,
+            time_scale=time_scale, lookback_days=lookback_days, fast_path=fast))
+        target = check_target(resolve_target({"destination": destination,
+                                              "duckdb_path": duckdb_path, "dataset": dataset}))
+        tok = check_token(resolve_token(token))
+        preflight(tok, settings)
+        return _run_with_display(lambda p: run_load(tok, settings, target, progress=p), quiet)
+
+    result = guarded(go)
+    _print_summary(result, json_path)
+
+
+@app.command()
+def demo(
+    size: Annotated[str, typer.Option(help="Simulated workspace size: tiny, small, medium, large")] = "small",
+    seed: Annotated[int, typer.Option(help="Workspace seed")] = 7,
+    duckdb_path: Annotated[Path, typer.Option("--duckdb-path", help="DuckDB file to load into")] = Path("demo.duckdb"),
+    profile: Annotated[str, typer.Option(help="Rate-limit profile the simulator enforces")] = "internal",
+    time_scale: Annotated[float, typer.Option(help="Slack minutes per real second")] = 60.0,
+    json_path: JsonOpt = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
+) -> None:
+    """Start a simulated workspace in-process, load it into DuckDB, check it against the truth."""
+    from ingest.pipeline import Target, check_target, run_load
+    from ingest.simulator import SimulatorThread, Workspace
+    from ingest.source import LoadSettings
+    from ingest.verify import compare_with_truth
+
+    def go() -> Any:
+        ws = Workspace.generate(size=size, seed=seed)
+        target = check_target(Target(duckdb_path=str(duckdb_path)))
+        with SimulatorThread(ws, profile=profile, time_scale=time_scale) as sim:
+            out.print(f"simulator: {size} workspace (seed {seed}) at {sim.base_url}, "
+                      f"profile {profile}, time scale {time_scale}x")
+            settings = LoadSettings(base_url=sim.base_url, profile=profile,
+                                    time_scale=time_scale, lookback_days=36500).validate()
+            result = _run_with_display(lambda p: run_load(ws.token, settings, target, progress=p),
+                                       quiet)
+            sim_stats = sim.stats()
+        check = compare_with_truth(target, ws.truth())
+        return result, check, sim_stats
+
+    result, check, sim_stats = guarded(go)
+    _print_summary(result, json_path, {"truth_check": check, "simulator": sim_stats["totals"]})
+    verdict = "[green]exactly matches[/]" if check["ok"] else "[red]DIFFERS FROM[/]"
+    out.print(f"destination {duckdb_path} {verdict} the simulator's truth: "
+              f"{check['messages']['loaded']} messages, {check['channels']['loaded']} channels, "
+              f"{check['users']['loaded']} users, {check['members']['loaded']} memberships; "
+              f"429s from Slack: {sim_stats['totals'].get('n_429', 0)}")
+    if not check["ok"]:
+        raise typer.Exit(1)
+
+
+@app.command()
+def simulate(
+    host: Annotated[str, typer.Option(help="Interface to bind (loopback by default)")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port (0 = any free port)")] = 8765,
+    size: Annotated[str, typer.Option(help="tiny, small, medium or large")] = "small",
+    seed: Annotated[int, typer.Option(help="Workspace seed")] = 0,
+    profile: Annotated[str, typer.Option(help="internal, marketplace, unlisted or unlimited")] = "internal",
+    time_scale: Annotated[float, typer.Option(help="Slack minutes per real second")] = 1.0,
+    latency_ms: Annotated[float, typer.Option(help="Added latency per response")] = 0.0,
+    faults: Annotated[str, typer.Option(help="Fault spec, e.g. 'http500=0.02,reset=0.01'")] = "",
+    token: Annotated[str | None, typer.Option(help="Token the simulator accepts [default: generated]")] = None,
+) -> None:
+    """Serve a simulated Slack workspace at http://HOST:PORT/api/<method> until interrupted."""
+    from ingest.simulator.main import run_simulator_cli
+
+    guarded(lambda: run_simulator_cli(host=host, port=port, size=size, seed=seed,
+                                      profile=profile, time_scale=time_scale,
+                                      latency_ms=latency_ms, faults=faults, token=token))
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

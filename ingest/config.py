@@ -1,0 +1,100 @@
+"""One place for configuration: dlt's config providers, then explicit overrides (CLI flags).
+
+Order of precedence (highest first): CLI flags / explicit arguments, environment variables
+(`SOURCES__SLACK__PROFILE`, `SLACK_INGEST__DATASET`, ...), `.dlt/secrets.toml`,
+`.dlt/config.toml`, then the defaults in `LoadSettings` and `Target`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import dlt
+import orjson
+
+from ingest.pipeline import Target
+from ingest.source.settings import ConfigError, LoadSettings
+
+SOURCE_SECTION = "sources.slack"
+TARGET_SECTION = "slack_ingest"
+
+
+def _lookup(key: str) -> Any:
+    try:
+        return dlt.config.get(key)
+    except Exception as exc:  # a corrupt config.toml surfaces here
+        raise ConfigError(f"cannot read dlt configuration ({key}): {exc}".splitlines()[0]) from None
+
+
+def resolve_token(explicit: str | None = None) -> str | None:
+    if explicit:
+        return explicit
+    try:
+        value = dlt.secrets.get(f"{SOURCE_SECTION}.access_token")
+    except Exception as exc:
+        raise ConfigError(f"cannot read dlt secrets: {exc}".splitlines()[0]) from None
+    return None if value is None else str(value)
+
+
+def resolve_settings(overrides: dict[str, Any] | None = None) -> LoadSettings:
+    overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
+    values: dict[str, Any] = {}
+    for f in dataclasses.fields(LoadSettings):
+        if f.name in overrides:
+            values[f.name] = overrides[f.name]
+        else:
+            values[f.name] = _lookup(f"{SOURCE_SECTION}.{f.name}")
+    values = _coerce(values)
+    return LoadSettings.from_mapping(values)
+
+
+def resolve_target(overrides: dict[str, Any] | None = None) -> Target:
+    overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
+    values: dict[str, Any] = {}
+    for f in dataclasses.fields(Target):
+        value = overrides.get(f.name, _lookup(f"{TARGET_SECTION}.{f.name}"))
+        if value is not None:
+            values[f.name] = str(value)
+    return Target(**values)
+
+
+def _limits(value: Any) -> dict[str, Any]:
+    """Budget overrides: a TOML table, or JSON in an environment variable."""
+    if isinstance(value, str):
+        try:
+            value = orjson.loads(value)
+        except orjson.JSONDecodeError:
+            raise ConfigError("limits must be a table (or JSON in an environment variable)") from None
+    if not isinstance(value, dict):
+        raise ConfigError("limits must be a table of method or tier entries")
+    return orjson.loads(orjson.dumps(value, default=dict))
+
+
+def _coerce(values: dict[str, Any]) -> dict[str, Any]:
+    """Environment variables arrive as strings: coerce them to the field types."""
+    types = {f.name: f.type for f in dataclasses.fields(LoadSettings)}
+    out: dict[str, Any] = {}
+    for key, value in values.items():
+        if key == "limits" and value is not None:
+            out[key] = _limits(value)
+            continue
+        if value is None or not isinstance(value, str):
+            out[key] = value
+            continue
+        kind = str(types[key])
+        try:
+            if kind.startswith("bool"):
+                low = value.strip().lower()
+                if low not in ("true", "false", "1", "0", "yes", "no"):
+                    raise ValueError(value)
+                out[key] = low in ("true", "1", "yes")
+            elif kind.startswith("float"):
+                out[key] = float(value)
+            elif kind.startswith("int"):
+                out[key] = int(value)
+            else:
+                out[key] = value
+        except ValueError:
+            raise ConfigError(f"setting {key}={value!r} is not a valid {kind}") from None
+    return out

@@ -1,0 +1,79 @@
+"""Map any failure (ours, dlt's wrapping of ours, a destination's) to (exit code, one line).
+
+dlt wraps exceptions raised inside resources (ResourceExtractionError inside
+PipelineStepFailed), and TaskGroups wrap them in ExceptionGroups, so the cause we want is
+found by walking the whole chain.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from ingest.slack import (
+    SlackAuthError,
+    SlackConnectionError,
+    SlackError,
+    SlackFatalError,
+    SlackMissingScopeError,
+    SlackRetryExhaustedError,
+)
+from ingest.slack.redact import redact
+from ingest.source.settings import ConfigError
+
+USER_MISTAKE = 2
+RUNTIME_FAILURE = 1
+
+
+def _chain(exc: BaseException) -> Iterator[BaseException]:
+    seen: set[int] = set()
+    stack = [exc]
+    while stack:
+        e = stack.pop(0)
+        if id(e) in seen:
+            continue
+        seen.add(id(e))
+        yield e
+        for attr in ("exception", "__cause__", "__context__"):
+            nxt = getattr(e, attr, None)
+            if isinstance(nxt, BaseException):
+                stack.append(nxt)
+        for nxt in getattr(e, "exceptions", ()) or ():
+            if isinstance(nxt, BaseException):
+                stack.append(nxt)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return redact(text[0] if text else type(exc).__name__)
+
+
+def explain(exc: BaseException) -> tuple[int, str]:
+    chain = list(_chain(exc))
+    for e in chain:
+        if isinstance(e, ConfigError) or type(e).__name__ == "SimulatorConfigError":
+            return USER_MISTAKE, _first_line(e)
+    for e in chain:
+        if isinstance(e, SlackMissingScopeError):
+            return USER_MISTAKE, f"the Slack token lacks a scope: {_first_line(e)}"
+        if isinstance(e, SlackAuthError):
+            return USER_MISTAKE, f"Slack rejected the token ({e.code}): check the token in .dlt/secrets.toml"
+        if isinstance(e, SlackConnectionError):
+            return USER_MISTAKE, f"cannot reach the Slack API: {_first_line(e)}"
+        if isinstance(e, SlackFatalError):
+            return USER_MISTAKE, _first_line(e)
+    for e in chain:
+        if isinstance(e, SlackRetryExhaustedError | SlackError):
+            return RUNTIME_FAILURE, f"Slack request failed: {_first_line(e)}; rerun to continue"
+    for e in chain:
+        text = str(e)
+        if "Could not set lock on file" in text or "Conflicting lock" in text:
+            return RUNTIME_FAILURE, (
+                "the DuckDB file is locked by another process; extracted data is kept and "
+                "the next run loads it")
+    for e in chain:
+        name = type(e).__name__
+        if "Destination" in name or "LoadClient" in name or "Terminal" in name:
+            return RUNTIME_FAILURE, (
+                f"the destination failed ({name}: {_first_line(e)}); extracted data is kept "
+                "and the next run loads it")
+    return RUNTIME_FAILURE, f"{type(exc).__name__}: {_first_line(exc)}"

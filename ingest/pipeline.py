@@ -1,0 +1,197 @@
+"""Building and running dlt pipelines for a Slack load.
+
+One pipeline per (destination, location, dataset[, shard]): the name carries a short hash
+of where it writes, so pointing a load at a new DuckDB file or dataset never reuses another
+destination's cursors. dlt also keeps the state in the destination (`_dlt_pipeline_state`),
+so a fresh machine or a wiped pipelines dir resumes from the destination.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import dlt
+from dlt.common.destination import Destination
+
+from ingest.reconcile import reconcile
+from ingest.source import LoadProgress, LoadSettings, make_source
+from ingest.source.resources import MessageStream, SlackContext
+from ingest.source.settings import ConfigError, check_token
+
+DEFAULT_DUCKDB_PATH = "slack_ingest.duckdb"
+DEFAULT_DATASET = "slack"
+ALL_RESOURCES = ("team", "channels", "users", "channel_members", "messages")
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where a load writes."""
+
+    destination: str = "duckdb"
+    duckdb_path: str = DEFAULT_DUCKDB_PATH
+    dataset: str = DEFAULT_DATASET
+    pipelines_dir: str | None = None
+
+    def location(self) -> str:
+        if self.destination == "duckdb":
+            return str(Path(self.duckdb_path).expanduser().resolve())
+        return self.destination
+
+    def pipeline_name(self, shard: str | None = None) -> str:
+        key = f"{self.destination}|{self.location()}|{self.dataset}"
+        digest = hashlib.sha256(key.encode()).hexdigest()[:8]
+        name = f"slack_{self.dataset}_{digest}"
+        return f"{name}_{shard}" if shard else name
+
+
+def check_target(target: Target) -> Target:
+    """Validate a target up front (one-line ConfigError on a user mistake)."""
+    make_destination(target)
+    if target.destination == "duckdb":
+        path = Path(target.location())
+        parent = path.parent
+        if path.exists() and path.is_dir():
+            raise ConfigError(f"DuckDB path {target.duckdb_path} is a directory")
+        if not parent.exists():
+            raise ConfigError(f"DuckDB path {target.duckdb_path}: folder {parent} does not exist")
+        if path.stem == target.dataset:
+            raise ConfigError(
+                f"DuckDB file {path.name} has the same name as the dataset {target.dataset!r}; "
+                "DuckDB cannot tell them apart: rename the file or pass --dataset")
+        if not os.access(parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+            raise ConfigError(f"DuckDB path {target.duckdb_path} is not writable")
+    if not target.dataset.replace("_", "").isalnum():
+        raise ConfigError(f"dataset name {target.dataset!r} must be letters, digits and _")
+    return target
+
+
+def make_destination(target: Target) -> Any:
+    if target.destination == "duckdb":
+        return dlt.destinations.duckdb(credentials=target.location())
+    try:
+        return Destination.from_reference(target.destination)
+    except Exception:
+        raise ConfigError(
+            f"unknown destination {target.destination!r}: use duckdb, bigquery or another dlt "
+            "destination name"
+        ) from None
+
+
+def make_pipeline(target: Target, shard: str | None = None) -> dlt.Pipeline:
+    kwargs: dict[str, Any] = {}
+    if target.pipelines_dir:
+        kwargs["pipelines_dir"] = target.pipelines_dir
+    return dlt.pipeline(
+        pipeline_name=target.pipeline_name(shard),
+        destination=make_destination(target),
+        dataset_name=target.dataset,
+        **kwargs,
+    )
+
+
+def finish_pending(pipeline: dlt.Pipeline) -> bool:
+    """Complete packages a previous (crashed or failed) run left behind. dlt's run() would
+    load them and then return without extracting anything new."""
+    if not pipeline.has_pending_data:
+        return False
+    pipeline.normalize()
+    pipeline.load()
+    return True
+
+
+def apply_destination_hints(source: Any, target: Target) -> Any:
+    if target.destination == "bigquery":
+        from dlt.destinations.adapters import bigquery_adapter
+
+        bigquery_adapter(source.resources["messages"], partition="ts_at", cluster=["channel_id"])
+    return source
+
+
+@dataclass
+class LoadResult:
+    pipeline_name: str
+    elapsed_s: float
+    progress: dict[str, Any]
+    requests: dict[str, dict[str, Any]]
+    row_counts: dict[str, int] = field(default_factory=dict)
+    finished_pending: bool = False
+    load_ids: list[str] = field(default_factory=list)
+    marked_deleted: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "pipeline_name": self.pipeline_name,
+            "elapsed_s": round(self.elapsed_s, 3),
+            "progress": self.progress,
+            "requests": self.requests,
+            "row_counts": self.row_counts,
+            "finished_pending": self.finished_pending,
+            "load_ids": self.load_ids,
+            "marked_deleted": self.marked_deleted,
+        }
+
+
+def run_load(token: str, settings: LoadSettings, target: Target, *,
+             progress: LoadProgress | None = None, channel_ids: list[str] | None = None,
+             resources: tuple[str, ...] = ALL_RESOURCES, shard: str | None = None,
+             load_lock: Callable[[], AbstractContextManager[Any]] | None = None,
+             seed_states: dict[str, dict[str, Any]] | None = None,
+             ) -> LoadResult:
+    """Extract, normalize and load one Slack load into the target.
+
+    `load_lock` wraps only the load step (DuckDB has one writer: parallel shards extract
+    and normalize in parallel and take turns loading). `seed_states` are per-channel states
+    from other pipelines of the same dataset (a changed shard count moves channels between
+    pipelines; the most advanced state wins, so nothing is reloaded)."""
+    progress = progress or LoadProgress()
+    lock = load_lock or nullcontext
+    started = time.monotonic()
+    pipeline = make_pipeline(target, shard)
+    with lock():
+        pending = finish_pending(pipeline)
+    settings = settings.validate()
+    ctx = SlackContext(check_token(token), settings, progress)
+    stream = MessageStream()
+    counts: dict[str, int] = {}
+    load_ids: list[str] = []
+    deleted = 0
+    include = resources
+    try:
+        # Slices: each extract ends at a channel checkpoint after ~slice_rows rows and is
+        # loaded with the state it reached, so a killed run resumes near where it stopped.
+        while True:
+            source = make_source(token, settings, progress=progress, channel_ids=channel_ids,
+                                 include=include, seed_states=seed_states, stream=stream,
+                                 context=ctx)
+            apply_destination_hints(source, target)
+            pipeline.extract(source)
+            norm = pipeline.normalize()
+            with lock():
+                info = pipeline.load()
+                deleted += reconcile(pipeline, stream.take_reconciliations())
+            load_ids.extend(info.loads_ids)
+            for k, v in norm.row_counts.items():
+                if not k.startswith("_dlt"):
+                    counts[k] = counts.get(k, 0) + int(v)
+            if "messages" not in include or stream.finished:
+                break
+            include = ("messages",)
+    finally:
+        stream.close()
+    return LoadResult(
+        pipeline_name=pipeline.pipeline_name,
+        elapsed_s=time.monotonic() - started,
+        progress=progress.snapshot(),
+        requests=progress.request_stats(),
+        row_counts=counts,
+        finished_pending=pending,
+        load_ids=load_ids,
+        marked_deleted=deleted,
+    )

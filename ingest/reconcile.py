@@ -1,0 +1,70 @@
+"""Mark messages deleted in Slack: Slack has no tombstones, a deleted message just stops
+being returned. When a load re-reads a window of history it loaded before (the lookback),
+or re-reads a whole thread, every loaded row in that range that Slack no longer returns is
+marked `is_deleted = true, deleted_at = <now>`; a row that reappears is unmarked by the
+merge (every row read from Slack carries `is_deleted = false`).
+
+Runs after the slice that read the window was loaded, in the destination, through dlt's
+SQL client (DuckDB, BigQuery and other SQL destinations).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from typing import Any
+
+_TS = re.compile(r"^\d{1,10}(\.\d{1,6})?$")
+_ID = re.compile(r"^[A-Z0-9]{1,32}$")
+CHUNK = 5000
+
+
+def _lit(value: str, pattern: re.Pattern[str]) -> str:
+    """Values are inlined as literals (portable across SQL dialects); only Slack-shaped
+    ids and ts pass."""
+    if not pattern.match(value):
+        raise ValueError(f"refusing to use {value!r} in SQL")
+    return f"'{value}'"
+
+
+def _ts_key(ts: str) -> str:
+    """Comparable form of a ts: Slack ts are 10 digits, a dot, 6 digits."""
+    sec, _, frac = ts.partition(".")
+    return f"{int(sec):010d}.{(frac + '000000')[:6]}"
+
+
+def reconcile(pipeline: Any, items: Iterable[tuple[Any, ...]]) -> int:
+    """Apply reconciliations; returns how many rows were newly marked deleted."""
+    items = list(items)
+    if not items:
+        return 0
+    marked = 0
+    with pipeline.sql_client() as client:
+        table = client.make_qualified_table_name("messages")
+        for cid, lo, hi, thread_ts, existing in items:
+            where = [f"channel_id = {_lit(cid, _ID)}", "coalesce(is_deleted, false) = false"]
+            if thread_ts is not None:
+                where.append(f"thread_ts = {_lit(thread_ts, _TS)}")
+                where.append(f"ts <> {_lit(thread_ts, _TS)}")
+            else:
+                where.append(f"ts > {_lit(_ts_key(lo), _TS)}" if lo not in (None, "0") else "1=1")
+                where.append(f"ts <= {_lit(_ts_key(hi), _TS)}")
+                # top-level rows and broadcasts live in history; replies are checked per thread
+                where.append("(coalesce(is_reply, false) = false or subtype = 'thread_broadcast')")
+            keep = sorted(set(existing))
+            base = " and ".join(where)
+            candidates = client.execute_sql(f"select ts from {table} where {base}") or []
+            gone = sorted({r[0] for r in candidates} - set(keep))
+            for i in range(0, len(gone), CHUNK):
+                chunk = ", ".join(_lit(ts, _TS) for ts in gone[i:i + CHUNK])
+                client.execute_sql(
+                    f"update {table} set is_deleted = true, deleted_at = current_timestamp "
+                    f"where channel_id = {_lit(cid, _ID)} and ts in ({chunk})")
+                if thread_ts is None:
+                    # a deleted thread parent takes its replies with it
+                    client.execute_sql(
+                        f"update {table} set is_deleted = true, deleted_at = current_timestamp "
+                        f"where channel_id = {_lit(cid, _ID)} and thread_ts in ({chunk}) "
+                        "and coalesce(is_deleted, false) = false")
+            marked += len(gone)
+    return marked

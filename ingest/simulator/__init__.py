@@ -1,0 +1,27 @@
+"""A local Slack workspace served over HTTP: the substrate of tests, benchmarks and demos.
+
+See docs/DESIGN.md ("Simulator") for the contract. Imports nothing else from this project.
+"""
+
+from .errors import SimulatorConfigError
+from .faults import FAULT_KINDS, FaultSpec
+from .generate import SIZES
+from .ratelimit import METHOD_TIERS, PROFILES, TIER_RATES
+from .server import Simulator, SimulatorThread, serve_simulator
+from .workspace import DEFAULT_TOKEN, Truth, Workspace
+
+__all__ = [
+    "DEFAULT_TOKEN",
+    "FAULT_KINDS",
+    "METHOD_TIERS",
+    "PROFILES",
+    "SIZES",
+    "TIER_RATES",
+    "FaultSpec",
+    "Simulator",
+    "SimulatorConfigError",
+    "SimulatorThread",
+    "Truth",
+    "Workspace",
+    "serve_simulator",
+]

@@ -1,0 +1,437 @@
+"""HTTP server: Slack's /api/<method> plus /_sim/* admin endpoints (aiohttp.web).
+
+Request pipeline for /api/<method>: stats -> latency -> 429 storm -> fault draw ->
+unknown method -> auth -> rate limit -> method. Faults never touch /_sim/*.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from .api import ALL_SCOPES, Api, ApiError, TokenInfo
+from .errors import SimulatorConfigError
+from .faults import HTTP_FAULTS, OK_FALSE_FAULTS, FaultInjector, FaultSpec
+from .ratelimit import RateLimiter, check_profile, format_retry_after
+from .stats import Stats
+from .workspace import MUTATION_OPS, Workspace
+
+TRUTH_MAX_SIZE = ("tiny", "small", "medium")
+_HTML = (
+    "<html><head><title>{code} {reason}</title></head><body><h1>{code} {reason}</h1></body></html>"
+)
+_REASONS = {
+    500: "Internal Server Error",
+    502: "Bad Gateway",
+    503: "Service Unavailable",
+    504: "Gateway Timeout",
+}
+_JSON = "application/json"
+
+
+def _to_str(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list | tuple):
+        return ",".join(str(v) for v in value)
+    if isinstance(value, dict):
+        return orjson.dumps(value).decode()
+    return str(value)
+
+
+def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+    return web.Response(body=orjson.dumps(body), status=status, content_type=_JSON, headers=headers)
+
+
+class Simulator:
+    """A configured simulator; `serve_simulator` / `SimulatorThread` bind it to a port."""
+
+    def __init__(
+        self,
+        workspace: Workspace,
+        *,
+        profile: str = "internal",
+        time_scale: float = 1.0,
+        latency_ms: float = 0.0,
+        faults: str | FaultSpec | None = None,
+        replies_parent_every_page: bool = True,
+    ) -> None:
+        check_profile(profile)
+        if not time_scale > 0:
+            raise SimulatorConfigError(f"time_scale must be > 0, got {time_scale!r}")
+        if latency_ms < 0:
+            raise SimulatorConfigError(f"latency_ms must be >= 0, got {latency_ms!r}")
+        self.workspace = workspace
+        self.profile = profile
+        self.time_scale = float(time_scale)
+        self.latency_s = latency_ms / 1000.0
+        self.api = Api(workspace, profile, replies_parent_every_page)
+        self.limiter = RateLimiter(profile, self.time_scale)
+        self._faults = FaultInjector(FaultSpec.parse(faults), self.time_scale)
+        self._stats = Stats(self.time_scale)
+        self.url = ""
+        self.base_url = ""
+        self.port = 0
+
+    # ------------------------------------------------------------------ public API
+    def stats(self, timeline: bool = False) -> dict[str, Any]:
+        """Same dict as GET /_sim/stats (thread-safe)."""
+        return self._stats.snapshot(timeline)
+
+    def reset_stats(self) -> None:
+        self._stats.reset()
+
+    @property
+    def faults(self) -> FaultSpec:
+        return self._faults.spec
+
+    def set_faults(self, spec: str | FaultSpec | None) -> None:
+        """Replace the fault spec at runtime ("" or None = no faults)."""
+        self._faults = FaultInjector(FaultSpec.parse(spec), self.time_scale)
+
+    def add_token(
+        self,
+        token: str,
+        *,
+        scopes: set[str] | None = None,
+        revoked: bool = False,
+        expired: bool = False,
+        inactive: bool = False,
+    ) -> None:
+        """Register another token of the same app (it shares the rate limits)."""
+        self.api.tokens[token] = TokenInfo(
+            scopes=frozenset(scopes) if scopes is not None else ALL_SCOPES,
+            revoked=revoked,
+            expired=expired,
+            inactive=inactive,
+        )
+
+    def make_app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_route("*", "/api/{method}", self._handle_api)
+        app.router.add_get("/_sim/health", self._health)
+        app.router.add_get("/_sim/stats", self._get_stats)
+        app.router.add_post("/_sim/stats/reset", self._reset_stats)
+        app.router.add_get("/_sim/truth", self._truth)
+        app.router.add_post("/_sim/mutate", self._mutate)
+        app.router.add_post("/_sim/faults", self._set_faults)
+        return app
+
+    # ------------------------------------------------------------------ /api
+    async def _read_params(self, request: web.Request) -> tuple[dict[str, str], str | None]:
+        params: dict[str, str] = dict(request.query)
+        if request.method == "POST" and request.can_read_body:
+            if request.content_type == _JSON:
+                try:
+                    data = orjson.loads(await request.read())
+                except orjson.JSONDecodeError:
+                    raise ApiError("invalid_json") from None
+                if not isinstance(data, dict):
+                    raise ApiError("invalid_json")
+                for k, v in data.items():
+                    s = _to_str(v)
+                    if s is not None:
+                        params[k] = s
+            else:
+                form = await request.post()
+                for k, v in form.items():
+                    if isinstance(v, str):
+                        params[k] = v
+        token = params.pop("token", None)
+        auth = request.headers.get("Authorization", "")
+        if auth[:7].lower() == "bearer ":
+            token = auth[7:].strip()
+        return params, token
+
+    def _ratelimited(self, method: str, t: float, wait_s: float) -> web.Response:
+        self._stats.finish(method, t, 429, ratelimited=True)
+        return _json(
+            {"ok": False, "error": "ratelimited"},
+            status=429,
+            headers={"Retry-After": format_retry_after(wait_s, self.time_scale)},
+        )
+
+    async def _handle_api(self, request: web.Request) -> web.StreamResponse:
+        method = request.match_info["method"]
+        stats = self._stats
+        t = stats.arrive(method)
+        if self.latency_s:
+            await asyncio.sleep(self.latency_s)
+        faults = self._faults
+        storm = faults.storm_remaining(method, time.monotonic())
+        if storm > 0:
+            return self._ratelimited(method, t, storm)
+        fault = faults.draw()
+        if fault is not None:
+            early = await self._early_fault(request, method, t, fault)
+            if early is not None:
+                return early
+        try:
+            params, token = await self._read_params(request)
+            if method not in self.api.methods:
+                raise ApiError("unknown_method")
+            info = self.api.authenticate(token)
+            wait = self.limiter.check(method)
+            if wait > 0:
+                return self._ratelimited(method, t, wait)
+            body = self.api.methods[method](params, info)
+        except ApiError as e:
+            stats.finish(method, t, 200, error=True)
+            return _json(e.body())
+        payload = orjson.dumps(body)
+        if fault == "badjson":
+            stats.finish(method, t, 200, error=True, fault=fault)
+            return web.Response(body=payload[: max(1, len(payload) // 2)], content_type=_JSON)
+        stats.finish(method, t, 200, items=self.api.items_of(body), fault=fault)
+        return web.Response(body=payload, content_type=_JSON)
+
+    async def _early_fault(
+        self, request: web.Request, method: str, t: float, fault: str
+    ) -> web.StreamResponse | None:
+        """Apply a fault that answers before the method runs; None to go on (slow, badjson)."""
+        stats = self._stats
+        if fault == "slow":
+            await asyncio.sleep(self._faults.spec.slow_s)
+            return None
+        if fault == "badjson":
+            return None
+        if fault == "reset":
+            stats.finish(method, t, 0, error=True, fault=fault)
+            if request.transport is not None:
+                request.transport.abort()  # no response at all: the client sees a disconnect
+            return web.Response(status=500)
+        if fault in HTTP_FAULTS:
+            code = HTTP_FAULTS[fault]
+            stats.finish(method, t, code, error=True, fault=fault)
+            return web.Response(
+                status=code,
+                text=_HTML.format(code=code, reason=_REASONS[code]),
+                content_type="text/html",
+            )
+        if fault in OK_FALSE_FAULTS:
+            stats.finish(method, t, 200, error=True, fault=fault)
+            return _json({"ok": False, "error": fault})
+        if fault == "storm":
+            stats.finish(method, t, 429, ratelimited=True, fault=fault)
+            length = self._faults.start_storm(method, time.monotonic())
+            return _json(
+                {"ok": False, "error": "ratelimited"},
+                status=429,
+                headers={"Retry-After": format_retry_after(length, self.time_scale)},
+            )
+        raise AssertionError(f"unhandled fault {fault}")
+
+    # ------------------------------------------------------------------ /_sim
+    async def _health(self, request: web.Request) -> web.Response:
+        ws = self.workspace
+        return _json(
+            {
+                "ok": True,
+                "size": ws.size,
+                "seed": ws.seed,
+                "team_id": ws.team_id,
+                "profile": self.profile,
+                "time_scale": self.time_scale,
+                "faults": str(self.faults) if self.faults.enabled else "",
+            }
+        )
+
+    async def _get_stats(self, request: web.Request) -> web.Response:
+        timeline = request.query.get("timeline", "") in ("1", "true")
+        return _json(self.stats(timeline))
+
+    async def _reset_stats(self, request: web.Request) -> web.Response:
+        self.reset_stats()
+        return _json({"ok": True})
+
+    async def _truth(self, request: web.Request) -> web.Response:
+        ws = self.workspace
+        if ws.size not in TRUTH_MAX_SIZE:
+            return _json(
+                {"ok": False, "error": f"truth of a {ws.size} workspace is too big to serve"}, 400
+            )
+        truth = await asyncio.get_running_loop().run_in_executor(None, ws.truth)
+        return _json(
+            {
+                "ok": True,
+                "team_id": truth.team_id,
+                "channel_ids": sorted(truth.channel_ids),
+                "readable_channel_ids": sorted(truth.readable_channel_ids),
+                "user_ids": sorted(truth.user_ids),
+                "members": sorted(truth.members),
+                "messages": sorted(truth.messages),
+                "message_count": truth.message_count(),
+                "reply_count": truth.reply_count(),
+            }
+        )
+
+    async def _body_json(self, request: web.Request) -> dict[str, Any]:
+        try:
+            data = orjson.loads(await request.read())
+        except orjson.JSONDecodeError as e:
+            raise ValueError(f"invalid JSON body: {e}") from None
+        if not isinstance(data, dict):
+            raise ValueError("JSON body must be an object")
+        return data
+
+    async def _mutate(self, request: web.Request) -> web.Response:
+        try:
+            data = await self._body_json(request)
+            op = data.pop("op", None)
+            if op not in (*MUTATION_OPS, "mutate"):
+                raise ValueError(
+                    f"unknown op {op!r}; expected one of {', '.join((*MUTATION_OPS, 'mutate'))}"
+                )
+            result = getattr(self.workspace, op)(**data)
+        except (TypeError, ValueError) as e:
+            return _json({"ok": False, "error": str(e)}, 400)
+        return _json({"ok": True, "result": result})
+
+    async def _set_faults(self, request: web.Request) -> web.Response:
+        try:
+            data = await self._body_json(request)
+            self.set_faults(data.get("spec") or None)
+        except ValueError as e:
+            return _json({"ok": False, "error": str(e)}, 400)
+        return _json({"ok": True, "spec": str(self.faults) if self.faults.enabled else ""})
+
+
+@contextlib.asynccontextmanager
+async def serve_simulator(
+    workspace: Workspace,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    profile: str = "internal",
+    time_scale: float = 1.0,
+    latency_ms: float = 0.0,
+    faults: str | FaultSpec | None = None,
+    replies_parent_every_page: bool = True,
+) -> AsyncIterator[Simulator]:
+    """Serve the workspace in the current event loop; yields the running Simulator."""
+    sim = Simulator(
+        workspace,
+        profile=profile,
+        time_scale=time_scale,
+        latency_ms=latency_ms,
+        faults=faults,
+        replies_parent_every_page=replies_parent_every_page,
+    )
+    runner = web.AppRunner(
+        sim.make_app(), access_log=None, handle_signals=False, shutdown_timeout=0.5
+    )
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, host, port)
+        try:
+            await site.start()
+        except OSError as e:
+            raise SimulatorConfigError(
+                f"cannot listen on {host}:{port}: {e.strerror or e}"
+            ) from None
+        sim.port = runner.addresses[0][1]
+        url_host = f"[{host}]" if ":" in host else host
+        sim.url = f"http://{url_host}:{sim.port}"
+        sim.base_url = sim.url + "/api/"
+        yield sim
+    finally:
+        await runner.cleanup()
+
+
+class SimulatorThread:
+    """The simulator in a daemon thread with its own event loop (for sync callers)."""
+
+    def __init__(self, workspace: Workspace, **kwargs: Any) -> None:
+        self.workspace = workspace
+        self._kwargs = kwargs
+        # validate eagerly so bad input fails in the caller's thread
+        Simulator(workspace, **{k: v for k, v in kwargs.items() if k not in ("host", "port")})
+        self._sim: Simulator | None = None
+        self._thread: threading.Thread | None = None
+        self._ready = threading.Event()
+        self._error: BaseException | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop: asyncio.Event | None = None
+
+    def start(self) -> SimulatorThread:
+        """Start serving; returns once the port is bound (raises what binding raised)."""
+        if self._thread is not None:
+            raise RuntimeError("SimulatorThread already started")
+        self._thread = threading.Thread(target=self._run, name="slack-simulator", daemon=True)
+        self._thread.start()
+        self._ready.wait()
+        if self._error is not None:
+            self._thread.join()
+            raise self._error
+        return self
+
+    def _run(self) -> None:
+        asyncio.run(self._main())
+
+    async def _main(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._stop = asyncio.Event()
+        try:
+            async with serve_simulator(self.workspace, **self._kwargs) as sim:
+                self._sim = sim
+                self._ready.set()
+                await self._stop.wait()
+        except BaseException as e:  # handed to the thread that called start()
+            self._error = e
+        finally:
+            self._ready.set()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop serving and join the thread."""
+        if self._thread is None:
+            return
+        if self._loop is not None and self._stop is not None and not self._loop.is_closed():
+            with contextlib.suppress(RuntimeError):
+                self._loop.call_soon_threadsafe(self._stop.set)
+        self._thread.join(timeout)
+        self._thread = None
+
+    def __enter__(self) -> SimulatorThread:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def sim(self) -> Simulator:
+        if self._sim is None:
+            raise RuntimeError("SimulatorThread not started")
+        return self._sim
+
+    @property
+    def base_url(self) -> str:
+        return self.sim.base_url
+
+    @property
+    def url(self) -> str:
+        return self.sim.url
+
+    @property
+    def port(self) -> int:
+        return self.sim.port
+
+    def stats(self, timeline: bool = False) -> dict[str, Any]:
+        return self.sim.stats(timeline)
+
+    def reset_stats(self) -> None:
+        self.sim.reset_stats()
+
+    def set_faults(self, spec: str | FaultSpec | None) -> None:
+        self.sim.set_faults(spec)
+
+    def add_token(self, token: str, **kwargs: Any) -> None:
+        self.sim.add_token(token, **kwargs)

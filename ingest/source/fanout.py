@@ -1,0 +1,336 @@
+"""Concurrent fetch of channel history and thread replies, streamed to a sync consumer.
+
+dlt iterates resources synchronously; Slack is best read concurrently. So one asyncio
+loop runs in a background thread: channels fan out under a semaphore, each channel reads
+its history newest-first while the replies of the threads on page N are fetched as page
+N+1 is read (history and replies have separate budgets, both kept busy), and results go
+through a bounded queue. The queue bounds memory whatever the workspace size: the
+producer waits when the consumer (dlt) is behind.
+
+Items on the queue: ("rows", [message, ...]), ("checkpoint", channel_id, state_dict),
+("done", channel_id, state_dict, counts), ("skipped", channel_id, reason),
+("reconcile", channel_id, lo, hi, thread_ts, [ts that exist]), ("error", exception), ("end",).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from ingest.slack import AsyncSlackClient, SlackResourceError
+from ingest.source.progress import LoadProgress
+from ingest.source.settings import LoadSettings, ts_to_micros
+from ingest.source.state import (
+    ChannelState,
+    ThreadFetch,
+    Window,
+    advance,
+    checkpoint,
+    extends_down,
+    is_thread_parent,
+    plan_thread,
+    plan_windows,
+    thread_entry,
+)
+
+Item = tuple[Any, ...]
+
+
+class _Stopped(Exception):
+    """The consumer went away; unwind the producer quietly."""
+
+
+def client_for(token: str, settings: LoadSettings) -> AsyncSlackClient:
+    """A client for this load. `budget_share` < 1 scales every rate down: N processes on one
+    token (workers on several machines) each take 1/N of Slack's budget."""
+    return AsyncSlackClient(
+        token,
+        base_url=settings.base_url,
+        profile=settings.profile,
+        time_scale=settings.time_scale * settings.budget_share,
+        overrides=settings.limits or None,
+        max_in_flight=settings.max_in_flight,
+    )
+
+
+def run_async(factory: Callable[[], Any]) -> Any:
+    """Run a coroutine to completion in a fresh thread and loop (safe inside a running loop,
+    e.g. a Prefect async task), re-raising its exception here."""
+    box: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            box["value"] = asyncio.run(factory())
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
+            box["error"] = exc
+
+    t = threading.Thread(target=target, name="slack-ingest-call", daemon=True)
+    t.start()
+    t.join()
+    if "error" in box:
+        raise box["error"]
+    return box.get("value")
+
+
+class HistoryFanout:
+    """Fetches history + replies of `channel_ids` on a background loop.
+
+    Consumers call `next_item()`; one fan-out can feed several dlt extracts in a row
+    (slices), each committing the checkpoints it consumed."""
+
+    def __init__(self, token: str, settings: LoadSettings, channel_ids: list[str],
+                 states: dict[str, dict[str, Any]], progress: LoadProgress | None = None,
+                 now: float | None = None) -> None:
+        self._token = token
+        self.settings = settings
+        self.channel_ids = list(channel_ids)
+        self.states = states
+        self.progress = progress or LoadProgress()
+        self.now_micros = int((now if now is not None else time.time()) * 1_000_000)
+        self.lookback_micros = int(settings.lookback_s * 1_000_000)
+        self._q: queue.Queue[Item] = queue.Queue(maxsize=max(2, settings.queue_pages))
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.finished = False
+
+    # -- consumer side -------------------------------------------------------------------
+    def start(self) -> HistoryFanout:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._main, name="slack-ingest-fanout",
+                                            daemon=True)
+            self._thread.start()
+        return self
+
+    def next_item(self) -> Item:
+        """The next item; ("end",) once everything was fetched. Re-raises producer errors."""
+        if self.finished:
+            return ("end",)
+        self.start()
+        item = self._q.get()
+        if item[0] == "end":
+            self.finished = True
+            self._join()
+        elif item[0] == "error":
+            self.finished = True
+            self._join()
+            raise item[1]
+        return item
+
+    def items(self) -> Iterator[Item]:
+        try:
+            while True:
+                item = self.next_item()
+                if item[0] == "end":
+                    return
+                yield item
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        self._stop.set()
+        self._join()
+
+    def _join(self) -> None:
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout=30)
+
+    # -- producer side -------------------------------------------------------------------
+    def _main(self) -> None:
+        try:
+            asyncio.run(self._run())
+            self._q.put(("end",))
+        except _Stopped:
+            pass
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer
+            self._q.put(("error", _unwrap(exc)))
+
+    async def _put(self, item: Item) -> None:
+        while True:
+            if self._stop.is_set():
+                raise _Stopped()
+            try:
+                self._q.put_nowait(item)
+                return
+            except queue.Full:
+                await asyncio.sleep(0.005)
+
+    async def _run(self) -> None:
+        s = self.settings
+        async with client_for(self._token, s) as client:
+            self.progress.attach_stats(client.stats)
+            channel_gate = asyncio.Semaphore(s.max_concurrent_channels)
+            # Bounds replies tasks waiting behind the budget (memory), not throughput.
+            replies_gate = asyncio.Semaphore(max(8, 4 * s.max_in_flight))
+            async with asyncio.TaskGroup() as tg:
+                for cid in self.channel_ids:
+                    tg.create_task(self._channel(client, cid, channel_gate, replies_gate))
+
+    async def _channel(self, client: AsyncSlackClient, cid: str,
+                       channel_gate: asyncio.Semaphore, replies_gate: asyncio.Semaphore) -> None:
+        async with channel_gate:
+            try:
+                await self._read_channel(client, cid, replies_gate)
+            except SlackResourceError as exc:
+                self.progress.channel_skipped(cid, exc.code)
+                await self._put(("skipped", cid, exc.code))
+
+    async def _read_channel(self, client: AsyncSlackClient, cid: str,
+                            replies_gate: asyncio.Semaphore) -> None:
+        s = self.settings
+        state = ChannelState.from_dict(self.states.get(cid))
+        running = ChannelState.from_dict(state.to_dict())
+        windows = plan_windows(state, s.oldest_ts, s.latest_ts, self.now_micros,
+                               self.lookback_micros)
+        max_ts: str | None = None
+        seen_threads: dict[str, str] = {}
+        broadcasts: set[str] = set()
+        counts = {"messages": 0, "replies": 0, "threads": 0}
+        pending: set[asyncio.Task[None]] = set()
+
+        async def settle() -> None:
+            """Wait for every replies task started so far (re-raising their errors)."""
+            while pending:
+                done = [t for t in pending if t.done()]
+                for t in done:
+                    pending.discard(t)
+                    t.result()
+                if pending:
+                    await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+
+        try:
+            for window in windows:
+                contiguous = extends_down(state, window)
+                # A window over rows loaded before: remember what exists now, so rows that
+                # vanished (deleted in Slack) can be marked after the load.
+                recheck_hi = _recheck_top(state, window)
+                seen: list[str] | None = [] if recheck_hi is not None else None
+                w_min: str | None = None
+                w_max: str | None = None
+                w_min_m, w_max_m = 1 << 62, -1
+                pages = 0
+                async for page in client.paginate("conversations.history", channel=cid,
+                                                  **window.params()):
+                    rows = page.get("messages") or []
+                    for msg in rows:
+                        msg["channel_id"] = cid
+                        ts = msg["ts"]
+                        m = ts_to_micros(ts)
+                        if m > w_max_m:
+                            w_max_m, w_max = m, ts
+                        if m < w_min_m:
+                            w_min_m, w_min = m, ts
+                        if msg.get("subtype") == "thread_broadcast":
+                            broadcasts.add(ts)
+                        if seen is not None:
+                            seen.append(ts)
+                        if s.replies and is_thread_parent(msg):
+                            if msg.get("latest_reply"):
+                                seen_threads[ts] = [msg["latest_reply"], msg.get("reply_count")]
+                            plan = plan_thread(msg, state)
+                            if plan is not None:
+                                await replies_gate.acquire()
+                                pending.add(asyncio.create_task(self._thread_replies(
+                                    client, cid, ts, plan, broadcasts, counts, replies_gate)))
+                    counts["messages"] += len(rows)
+                    self.progress.add_messages(len(rows))
+                    if rows:
+                        await self._put(("rows", rows))
+                    pages += 1
+                    if contiguous and s.checkpoint_pages and pages % s.checkpoint_pages == 0:
+                        await settle()
+                        checkpoint(running, contiguous=True, min_seen=w_min, max_seen=w_max,
+                                   complete=False, start=s.oldest_ts)
+                        running.threads.update(seen_threads)
+                        await self._put(("checkpoint", cid, running.to_dict()))
+                await settle()
+                if seen is not None and recheck_hi is not None:
+                    await self._put(("reconcile", cid, window.oldest, recheck_hi, None, seen))
+                checkpoint(running, contiguous=contiguous, min_seen=w_min, max_seen=w_max,
+                           complete=True, start=s.oldest_ts)
+                running.threads.update(seen_threads)
+                if w_max is not None and (max_ts is None or w_max_m > ts_to_micros(max_ts)):
+                    max_ts = w_max
+        finally:
+            for t in pending:
+                t.cancel()
+        new_state = advance(state, max_ts_seen=max_ts, start=s.oldest_ts,
+                            seen_threads=seen_threads, now_micros=self.now_micros,
+                            lookback_micros=self.lookback_micros)
+        self.progress.channel_done(cid)
+        await self._put(("done", cid, new_state.to_dict(), counts))
+
+    async def _thread_replies(self, client: AsyncSlackClient, cid: str, parent_ts: str,
+                              plan: ThreadFetch, broadcasts: set[str], counts: dict[str, int],
+                              gate: asyncio.Semaphore) -> None:
+        try:
+            counts["threads"] += 1
+            n_new, _ = await self._fetch_thread(client, cid, parent_ts, plan.since, broadcasts,
+                                                counts, collect=False)
+            deleted_some = (plan.since is not None and plan.expect is not None
+                            and plan.expect != self._prev_count(cid, parent_ts) + n_new)
+            if plan.known and (plan.since is None or deleted_some):
+                # Re-read the whole thread and mark replies that no longer exist.
+                _, all_ts = await self._fetch_thread(client, cid, parent_ts, None, broadcasts,
+                                                     counts, collect=True)
+                await self._put(("reconcile", cid, None, None, parent_ts, all_ts))
+        except SlackResourceError as exc:
+            # thread_not_found: the parent was deleted between the two reads.
+            self.progress.note(f"{cid}/{parent_ts}: {exc.code}")
+        finally:
+            gate.release()
+
+    def _prev_count(self, cid: str, parent_ts: str) -> int:
+        entry = (self.states.get(cid) or {}).get("threads", {}).get(parent_ts)
+        return thread_entry(entry)[1] or 0
+
+    async def _fetch_thread(self, client: AsyncSlackClient, cid: str, parent_ts: str,
+                            since: str | None, broadcasts: set[str], counts: dict[str, int],
+                            *, collect: bool) -> tuple[int, list[str]]:
+        """Emit a thread's replies (after `since`); returns (replies seen, their ts if
+        collected). The parent (repeated on every page, or not) came from history; a
+        broadcast already read from history is the same message, emitted once."""
+        params: dict[str, Any] = {"channel": cid, "ts": parent_ts}
+        if since is not None:
+            params["oldest"] = since
+        n = 0
+        all_ts: list[str] = []
+        async for page in client.paginate("conversations.replies", **params):
+            rows = []
+            for msg in page.get("messages") or []:
+                ts = msg["ts"]
+                if ts == parent_ts:
+                    continue
+                n += 1
+                if collect:
+                    all_ts.append(ts)
+                if ts in broadcasts:
+                    continue
+                msg["channel_id"] = cid
+                rows.append(msg)
+            if rows:
+                counts["replies"] += len(rows)
+                self.progress.add_replies(len(rows))
+                await self._put(("rows", rows))
+        return n, all_ts
+
+
+def _recheck_top(state: ChannelState, window: Window) -> str | None:
+    """Upper bound of the part of `window` that was loaded by an earlier run (None: none)."""
+    if state.cursor is None or window.latest == state.from_ts:
+        return None
+    if ts_to_micros(window.oldest) >= ts_to_micros(state.cursor):
+        return None
+    if window.latest is not None and ts_to_micros(window.latest) < ts_to_micros(state.cursor):
+        return window.latest
+    return state.cursor
+
+
+def _unwrap(exc: BaseException) -> BaseException:
+    """TaskGroups wrap failures in ExceptionGroups; hand the consumer the first real one."""
+    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
+        exc = exc.exceptions[0]
+    return exc

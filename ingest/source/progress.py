@@ -1,0 +1,76 @@
+"""Thread-safe progress counters shared by the fan-out (producer thread) and a display."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+
+class LoadProgress:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.started = time.monotonic()
+        self.channels_total = 0
+        self.channels_done = 0
+        self.messages = 0
+        self.replies = 0
+        self.skipped: dict[str, str] = {}
+        self.notes: list[str] = []
+        self._stats: list[Any] = []
+
+    def set_total(self, n: int) -> None:
+        with self._lock:
+            self.channels_total = n
+
+    def add_messages(self, n: int) -> None:
+        with self._lock:
+            self.messages += n
+
+    def add_replies(self, n: int) -> None:
+        with self._lock:
+            self.replies += n
+
+    def channel_done(self, cid: str) -> None:
+        with self._lock:
+            self.channels_done += 1
+
+    def channel_skipped(self, cid: str, reason: str) -> None:
+        with self._lock:
+            self.skipped[cid] = reason
+
+    def note(self, text: str) -> None:
+        with self._lock:
+            if len(self.notes) < 1000:
+                self.notes.append(text)
+
+    def attach_stats(self, stats: Any) -> None:
+        """Keep a client's stats object so a display can show requests against budget."""
+        with self._lock:
+            self._stats.append(stats)
+
+    def request_stats(self) -> dict[str, dict[str, Any]]:
+        """Per-method client stats summed over every client of this load."""
+        merged: dict[str, dict[str, Any]] = {}
+        with self._lock:
+            stats = list(self._stats)
+        for st in stats:
+            for method, row in st.as_dict().items():
+                acc = merged.setdefault(method, {})
+                for key, value in row.items():
+                    if isinstance(value, int | float) and not key.startswith("current_rate"):
+                        acc[key] = acc.get(key, 0) + value
+                    else:
+                        acc[key] = value
+        return merged
+
+    def snapshot(self) -> dict[str, Any]:
+        with self._lock:
+            return {
+                "elapsed_s": round(time.monotonic() - self.started, 3),
+                "channels_total": self.channels_total,
+                "channels_done": self.channels_done,
+                "messages": self.messages,
+                "replies": self.replies,
+                "skipped": dict(self.skipped),
+            }

@@ -1,0 +1,262 @@
+"""The dlt source: channels, users, channel_members, messages (history + replies), team.
+
+`make_source(token, settings)` is what the pipeline and the flows call; `slack_source`
+is the same source with dlt's config injection (`[sources.slack]` in .dlt/config.toml and
+secrets.toml, or SOURCES__SLACK__* environment variables) for use from any dlt pipeline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import dlt
+from dlt.sources import DltResource
+
+from ingest.slack import SlackResourceError
+from ingest.source.arrow import COLUMN_HINTS, message_to_row, messages_to_arrow
+from ingest.source.fanout import HistoryFanout, client_for, run_async
+from ingest.source.progress import LoadProgress
+from ingest.source.selection import ChannelPlan, plan_channels
+from ingest.source.settings import LoadSettings, check_token
+from ingest.source.state import merge_states
+
+CHANNEL_TYPES = "public_channel,private_channel"
+
+
+class SlackContext:
+    """Shared by the resources of one source: the channel list is read once."""
+
+    def __init__(self, token: str, settings: LoadSettings, progress: LoadProgress) -> None:
+        self.token = token
+        self.settings = settings
+        self.progress = progress
+        self._plan: ChannelPlan | None = None
+        self._lock = threading.Lock()
+
+    def plan(self) -> ChannelPlan:
+        with self._lock:
+            if self._plan is None:
+                self._plan = run_async(self._make_plan)
+                self.progress.set_total(len(self._plan.readable))
+                for cid, why in self._plan.skipped.items():
+                    self.progress.channel_skipped(cid, why)
+            return self._plan
+
+    async def _make_plan(self) -> ChannelPlan:
+        async with client_for(self.token, self.settings) as client:
+            self.progress.attach_stats(client.stats)
+            channels = await list_channels(client, self.settings)
+            plan = plan_channels(channels, self.settings)
+            for ch in plan.to_join:
+                try:
+                    await client.call("conversations.join", channel=ch["id"])
+                    ch["is_member"] = True
+                    plan.readable.append(ch)
+                except SlackResourceError as exc:
+                    plan.skipped[ch["id"]] = f"auto-join failed: {exc.code}"
+            plan.readable.sort(key=lambda c: c["id"])
+            return plan
+
+
+async def list_channels(client: Any, settings: LoadSettings) -> list[dict[str, Any]]:
+    types = CHANNEL_TYPES if settings.include_private else "public_channel"
+    channels: list[dict[str, Any]] = []
+    async for page in client.paginate("conversations.list", types=types,
+                                      exclude_archived="true" if settings.exclude_archived else "false"):
+        channels.extend(page.get("channels") or [])
+    return channels
+
+
+def make_source(token: str, settings: LoadSettings, *, progress: LoadProgress | None = None,
+                channel_ids: list[str] | None = None, include: tuple[str, ...] | None = None,
+                seed_states: dict[str, dict[str, Any]] | None = None,
+                stream: MessageStream | None = None, context: SlackContext | None = None) -> Any:
+    """Build the source. `channel_ids` restricts history to those channels (a shard);
+    `include` names the resources to select (default: all)."""
+    token = check_token(token)
+    settings = settings.validate()
+    ctx = context or SlackContext(token, settings, progress or LoadProgress())
+
+    @dlt.source(name="slack", max_table_nesting=1)
+    def _slack() -> list[DltResource]:
+        return _resources(ctx, channel_ids, seed_states, stream)
+
+    src = _slack()
+    if include is not None:
+        src = src.with_resources(*include)
+    return src
+
+
+class MessageStream:
+    """Holds one history fan-out across the dlt extracts (slices) of a load."""
+
+    def __init__(self) -> None:
+        self._fan: HistoryFanout | None = None
+        # (channel_id, lo, hi, thread_ts, existing ts): applied after the slice is loaded
+        self.reconciliations: list[tuple[Any, ...]] = []
+
+    def take_reconciliations(self) -> list[tuple[Any, ...]]:
+        out, self.reconciliations = self.reconciliations, []
+        return out
+
+    def fanout(self, factory: Any) -> HistoryFanout:
+        if self._fan is None:
+            self._fan = factory()
+        return self._fan
+
+    @property
+    def finished(self) -> bool:
+        return self._fan is not None and self._fan.finished
+
+    def close(self) -> None:
+        if self._fan is not None:
+            self._fan.close()
+
+
+def _resources(ctx: SlackContext, channel_ids: list[str] | None,
+               seed_states: dict[str, dict[str, Any]] | None = None,
+               stream: MessageStream | None = None) -> list[DltResource]:
+    settings = ctx.settings
+
+    @dlt.resource(name="channels", primary_key="id", write_disposition="merge")
+    def channels() -> Iterator[list[dict[str, Any]]]:
+        yield [dict(ch) for ch in ctx.plan().selected]
+
+    @dlt.resource(name="users", primary_key="id", write_disposition="merge")
+    def users() -> Iterator[list[dict[str, Any]]]:
+        async def fetch() -> list[dict[str, Any]]:
+            out: list[dict[str, Any]] = []
+            async with client_for(ctx.token, settings) as client:
+                ctx.progress.attach_stats(client.stats)
+                async for page in client.paginate("users.list"):
+                    out.extend(page.get("members") or [])
+            return out
+
+        yield run_async(fetch)
+
+    @dlt.resource(name="channel_members", primary_key=("channel_id", "user_id"),
+                  write_disposition="merge")
+    def channel_members() -> Iterator[list[dict[str, Any]]]:
+        ids = _history_ids(ctx, channel_ids)
+
+        async def fetch() -> list[dict[str, Any]]:
+            rows: list[dict[str, Any]] = []
+            gate = asyncio.Semaphore(settings.max_concurrent_channels)
+            async with client_for(ctx.token, settings) as client:
+                ctx.progress.attach_stats(client.stats)
+
+                async def one(cid: str) -> None:
+                    async with gate:
+                        try:
+                            async for page in client.paginate("conversations.members",
+                                                              channel=cid):
+                                rows.extend({"channel_id": cid, "user_id": u}
+                                            for u in page.get("members") or [])
+                        except SlackResourceError as exc:
+                            ctx.progress.channel_skipped(cid, exc.code)
+
+                async with asyncio.TaskGroup() as tg:
+                    for cid in ids:
+                        tg.create_task(one(cid))
+            return rows
+
+        yield run_async(fetch)
+
+    @dlt.resource(name="team", primary_key="id", write_disposition="merge")
+    def team() -> Iterator[dict[str, Any]]:
+        async def fetch() -> dict[str, Any]:
+            async with client_for(ctx.token, settings) as client:
+                ctx.progress.attach_stats(client.stats)
+                return (await client.call("team.info"))["team"]
+
+        yield run_async(fetch)
+
+    hints = COLUMN_HINTS if settings.fast_path else {
+        "ts": {"data_type": "text"}, "thread_ts": {"data_type": "text"},
+        "is_deleted": {"data_type": "bool", "nullable": True},
+        "deleted_at": {"data_type": "timestamp", "nullable": True}}
+    stream = stream or MessageStream()
+
+    @dlt.resource(name="messages", primary_key=("channel_id", "ts"), write_disposition="merge",
+                  columns=hints)
+    def messages() -> Iterator[Any]:
+        state = dlt.current.resource_state()
+        channel_states: dict[str, Any] = state.setdefault("channels", {})
+        fan = stream.fanout(lambda: HistoryFanout(
+            ctx.token, settings, _history_ids(ctx, channel_ids),
+            merge_states(channel_states, seed_states or {}), ctx.progress))
+        batch: list[dict[str, Any]] = []
+        rows_in_slice = 0
+
+        def flush() -> Any:
+            rows, batch[:] = list(batch), []
+            if settings.fast_path:
+                return messages_to_arrow(rows)
+            return [message_to_row(r) for r in rows]
+
+        while True:
+            item = fan.next_item()
+            kind = item[0]
+            if kind == "end":
+                break
+            if kind == "rows":
+                batch.extend(item[1])
+                rows_in_slice += len(item[1])
+                if len(batch) >= settings.batch_rows:
+                    yield flush()
+            elif kind == "reconcile":
+                stream.reconciliations.append(item[1:])
+            elif kind in ("checkpoint", "done"):
+                if batch:
+                    yield flush()
+                channel_states[item[1]] = item[2]
+                if settings.slice_rows and rows_in_slice >= settings.slice_rows:
+                    return  # end this slice at a checkpoint; the fan-out keeps going
+        if batch:
+            yield flush()
+
+    return [team, channels, users, channel_members, messages]
+
+
+def _history_ids(ctx: SlackContext, channel_ids: list[str] | None) -> list[str]:
+    readable = ctx.plan().readable_ids
+    if channel_ids is None:
+        return readable
+    wanted = set(channel_ids)
+    return [cid for cid in readable if cid in wanted]
+
+
+@dlt.source(name="slack", section="slack", max_table_nesting=1)
+def slack_source(
+    access_token: str = dlt.secrets.value,
+    base_url: str = "https://slack.com/api/",
+    profile: str = "internal",
+    time_scale: float = 1.0,
+    start_date: str | None = None,
+    end_date: str | None = None,
+    channels: list[str] | None = None,
+    exclude_channels: list[str] | None = None,
+    include_private: bool = True,
+    exclude_archived: bool = False,
+    auto_join: bool = False,
+    replies: bool = True,
+    lookback_days: float = 7.0,
+    max_concurrent_channels: int = 16,
+    max_in_flight: int = 32,
+    fast_path: bool = True,
+    limits: dict[str, Any] | None = None,
+) -> list[DltResource]:
+    """Slack workspace as a dlt source, configured from `[sources.slack]`."""
+    settings = LoadSettings.from_mapping({
+        "base_url": base_url, "profile": profile, "time_scale": time_scale,
+        "start_date": start_date, "end_date": end_date, "channels": channels,
+        "exclude_channels": exclude_channels, "include_private": include_private,
+        "exclude_archived": exclude_archived, "auto_join": auto_join, "replies": replies,
+        "lookback_days": lookback_days, "max_concurrent_channels": max_concurrent_channels,
+        "max_in_flight": max_in_flight, "fast_path": fast_path, "limits": limits or {},
+    })
+    ctx = SlackContext(check_token(access_token), settings, LoadProgress())
+    return _resources(ctx, None)

@@ -1,0 +1,149 @@
+"""Validated load settings: everything a load needs besides the token, checked up front.
+
+Every user mistake found here raises `ConfigError` with a one-line message; the CLI turns
+it into exit code 2. Defaults match `.dlt/config.toml` (documented in docs/CONFIG.md).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import pendulum
+
+PROFILES = ("internal", "marketplace", "unlisted", "unlimited")
+_TOKEN_RE = re.compile(r"^xox[abpersc]-[A-Za-z0-9-]+$")
+
+
+class ConfigError(ValueError):
+    """A user mistake in configuration or flags: one clear line, exit code 2."""
+
+
+def ts_from_date(value: str | None, *, name: str) -> str | None:
+    """Parse an ISO date/datetime (UTC unless an offset is given) into a Slack ts string."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, int | float):
+        return format_ts(int(round(float(value) * 1_000_000)))
+    try:
+        dt = pendulum.parse(str(value), tz="UTC")
+    except Exception:  # pendulum raises several types for bad input
+        raise ConfigError(
+            f"{name} {value!r} is not a date: use YYYY-MM-DD or an ISO datetime"
+        ) from None
+    if not isinstance(dt, pendulum.DateTime):
+        if isinstance(dt, pendulum.Date):
+            dt = pendulum.datetime(dt.year, dt.month, dt.day, tz="UTC")
+        else:
+            raise ConfigError(f"{name} {value!r} is not a date: use YYYY-MM-DD or an ISO datetime")
+    return format_ts(int(dt.timestamp()) * 1_000_000 + dt.microsecond)
+
+
+def ts_to_micros(ts: str) -> int:
+    """Slack ts string -> integer microseconds, exactly (a float would lose digits)."""
+    sec, _, frac = ts.partition(".")
+    return int(sec) * 1_000_000 + int((frac + "000000")[:6])
+
+
+def format_ts(micros: int) -> str:
+    return f"{micros // 1_000_000}.{micros % 1_000_000:06d}"
+
+
+def check_token(token: str | None) -> str:
+    if token is None or not str(token).strip():
+        raise ConfigError(
+            "no Slack token: set [sources.slack] access_token in .dlt/secrets.toml, "
+            "the SOURCES__SLACK__ACCESS_TOKEN environment variable, or pass --token"
+        )
+    token = str(token).strip()
+    if not _TOKEN_RE.match(token):
+        raise ConfigError(
+            "the Slack token is malformed: it should start with xoxb-, xoxp- or xoxe- "
+            "and contain no spaces"
+        )
+    return token
+
+
+@dataclass(frozen=True)
+class LoadSettings:
+    """What to load and how. Not secret: safe to log, store or pass to Prefect."""
+
+    base_url: str = "https://slack.com/api/"
+    profile: str = "internal"
+    time_scale: float = 1.0
+    budget_share: float = 1.0
+    start_date: str | None = None
+    end_date: str | None = None
+    channels: tuple[str, ...] = ()
+    exclude_channels: tuple[str, ...] = ()
+    include_private: bool = True
+    exclude_archived: bool = False
+    auto_join: bool = False
+    replies: bool = True
+    lookback_days: float = 7.0
+    max_concurrent_channels: int = 16
+    max_in_flight: int = 32
+    fast_path: bool = True
+    batch_rows: int = 5000
+    checkpoint_pages: int = 10
+    slice_rows: int = 50_000
+    queue_pages: int = 64
+    limits: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def oldest_ts(self) -> str | None:
+        return ts_from_date(self.start_date, name="start date")
+
+    @property
+    def latest_ts(self) -> str | None:
+        return ts_from_date(self.end_date, name="end date")
+
+    @property
+    def lookback_s(self) -> float:
+        return self.lookback_days * 86400.0
+
+    def validate(self) -> LoadSettings:
+        if self.profile not in PROFILES:
+            raise ConfigError(
+                f"unknown profile {self.profile!r}: choose one of {', '.join(PROFILES)}"
+            )
+        if not str(self.base_url).startswith(("http://", "https://")):
+            raise ConfigError(f"base URL {self.base_url!r} must start with http:// or https://")
+        if self.time_scale <= 0:
+            raise ConfigError("time scale must be > 0")
+        if not 0 < self.budget_share <= 1:
+            raise ConfigError("budget share must be in (0, 1]")
+        if self.lookback_days < 0:
+            raise ConfigError("lookback days must be >= 0")
+        if self.max_concurrent_channels < 1 or self.max_in_flight < 1:
+            raise ConfigError("concurrency settings must be >= 1")
+        start, end = self.oldest_ts, self.latest_ts
+        if start is not None and end is not None and ts_to_micros(end) <= ts_to_micros(start):
+            raise ConfigError(f"end date {self.end_date} is not after start date {self.start_date}")
+        return self
+
+    def replace(self, **changes: Any) -> LoadSettings:
+        return dataclasses.replace(self, **changes)
+
+    @classmethod
+    def from_mapping(cls, values: dict[str, Any]) -> LoadSettings:
+        """Build from a config mapping, ignoring None values (so defaults apply)."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(k for k in values if k not in known)
+        if unknown:
+            raise ConfigError(f"unknown setting(s) in [sources.slack]: {', '.join(unknown)}")
+        clean: dict[str, Any] = {}
+        for key, value in values.items():
+            if value is None:
+                continue
+            if key in ("channels", "exclude_channels"):
+                if isinstance(value, str):
+                    value = [v for v in re.split(r"[,\s]+", value) if v]
+                value = tuple(str(v) for v in value)
+            clean[key] = value
+        try:
+            return cls(**clean).validate()
+        except TypeError as exc:  # wrong types from a corrupt config
+            raise ConfigError(f"invalid [sources.slack] settings: {exc}") from None

@@ -1,0 +1,177 @@
+"""Per-channel incremental state and the decisions made from it.
+
+State lives in dlt resource state as `{"channels": {channel_id: ChannelState.to_dict()}}`,
+keyed by channel id (names change; ids do not). It records:
+
+- `cursor`: the newest history ts loaded; the next run reads history after it.
+- `from_ts`: the oldest bound loaded ("0" = from the beginning), so an earlier
+  `start_date` later fetches only the missing older part.
+- `threads`: parent ts -> `latest_reply` for thread parents inside the lookback window.
+  Slack has no "threads changed since" API: a new reply does not change its parent's ts,
+  so only a re-read of parents inside the lookback shows that `latest_reply` moved; then
+  only the replies after the recorded `latest_reply` are fetched.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from ingest.source.settings import format_ts, ts_to_micros
+
+BEGINNING = "0"
+
+
+@dataclass(frozen=True)
+class Window:
+    """A history request: `oldest` < ts < `latest` (exclusive, as Slack's defaults)."""
+
+    oldest: str
+    latest: str | None
+
+    def params(self) -> dict[str, str]:
+        p = {"oldest": self.oldest}
+        if self.latest is not None:
+            p["latest"] = self.latest
+        return p
+
+
+@dataclass
+class ChannelState:
+    cursor: str | None = None
+    from_ts: str | None = None
+    threads: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any] | None) -> ChannelState:
+        if not d:
+            return cls()
+        return cls(cursor=d.get("cursor"), from_ts=d.get("from_ts"),
+                   threads=dict(d.get("threads") or {}))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"cursor": self.cursor, "from_ts": self.from_ts, "threads": dict(self.threads)}
+
+
+def _m(ts: str | None) -> int:
+    return 0 if ts is None or ts == BEGINNING else ts_to_micros(ts)
+
+
+def _exclusive_oldest(start: str | None) -> str:
+    """`oldest` is exclusive; to include a message at exactly `start`, ask from 1 µs before."""
+    if start is None or _m(start) == 0:
+        return BEGINNING
+    return format_ts(_m(start) - 1)
+
+
+def plan_windows(state: ChannelState, start: str | None, end: str | None,
+                 now_micros: int, lookback_micros: int) -> list[Window]:
+    """History windows to read for one channel this run."""
+    if state.cursor is None:
+        return [Window(_exclusive_oldest(start), end)]
+    windows: list[Window] = []
+    lo = _m(state.cursor)
+    floor = now_micros - lookback_micros
+    if floor < lo:  # re-read the lookback (edits, moved threads), never below what we hold
+        lo = max(floor, _m(state.from_ts))
+    if end is None or _m(end) > lo:
+        windows.append(Window(format_ts(lo) if lo else BEGINNING, end))
+    if state.from_ts is not None and _m(start) < _m(state.from_ts):
+        windows.append(Window(_exclusive_oldest(start), state.from_ts))
+    return windows
+
+
+def is_thread_parent(msg: dict[str, Any]) -> bool:
+    ts = msg.get("ts")
+    return msg.get("thread_ts") == ts and bool(msg.get("reply_count") or msg.get("latest_reply"))
+
+
+@dataclass(frozen=True)
+class ThreadFetch:
+    """What to fetch of one thread: `since` None = the whole thread, else replies after it.
+    `known` = we loaded this thread before (so a whole re-read reconciles deletions);
+    `expect` = the reply count after this fetch if nothing was deleted (None: unknown)."""
+
+    since: str | None
+    known: bool
+    expect: int | None
+
+
+def thread_entry(value: Any) -> tuple[str | None, int | None]:
+    """Thread state entries are [latest_reply, reply_count] (older states: latest_reply)."""
+    if isinstance(value, list | tuple):
+        return value[0], (value[1] if len(value) > 1 else None)
+    return value, None
+
+
+def plan_thread(msg: dict[str, Any], state: ChannelState) -> ThreadFetch | None:
+    """For a thread parent seen in history: None = nothing changed, nothing to fetch."""
+    prev = state.threads.get(msg["ts"])
+    latest = msg.get("latest_reply")
+    count = msg.get("reply_count")
+    if prev is None:
+        return ThreadFetch(since=None, known=False, expect=None)
+    prev_latest, prev_count = thread_entry(prev)
+    if latest == prev_latest and (prev_count is None or count == prev_count):
+        return None
+    if latest is not None and prev_latest is not None and _m(latest) > _m(prev_latest):
+        # Only newer replies; if the count then does not add up, a reply was deleted.
+        return ThreadFetch(since=prev_latest, known=True, expect=count)
+    return ThreadFetch(since=None, known=True, expect=None)
+
+
+def advance(state: ChannelState, *, max_ts_seen: str | None, start: str | None,
+            seen_threads: dict[str, str], now_micros: int, lookback_micros: int) -> ChannelState:
+    """The state after every window and thread of this run was loaded."""
+    cursor = state.cursor
+    if max_ts_seen is not None and (cursor is None or _m(max_ts_seen) > _m(cursor)):
+        cursor = max_ts_seen
+    from_ts = start or BEGINNING
+    if state.from_ts is not None and _m(state.from_ts) < _m(from_ts):
+        from_ts = state.from_ts
+    floor = now_micros - lookback_micros
+    threads = {ts: lr for ts, lr in seen_threads.items() if _m(ts) >= floor}
+    # Parents older than this run's windows but still inside the lookback stay tracked.
+    for ts, lr in state.threads.items():
+        if ts not in threads and _m(ts) >= floor and ts not in seen_threads:
+            threads[ts] = lr
+    return ChannelState(cursor=cursor, from_ts=from_ts, threads=threads)
+
+
+def merge_states(own: dict[str, dict[str, Any]],
+                 seeds: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Per channel, the most advanced of this pipeline's state and states seeded from other
+    pipelines of the same dataset (by cursor; ties keep our own)."""
+    merged = dict(own)
+    for cid, seed in seeds.items():
+        mine = merged.get(cid)
+        if not mine or _m(seed.get("cursor")) > _m(mine.get("cursor")):
+            merged[cid] = seed
+    return merged
+
+
+
+def extends_down(state: ChannelState, window: Window) -> bool:
+    """True when reading `window` newest-first keeps the held range contiguous: a channel's
+    first run (nothing held) or a window that extends the held range downwards."""
+    return state.cursor is None or (state.from_ts is not None and window.latest == state.from_ts)
+
+
+def checkpoint(running: ChannelState, *, contiguous: bool, min_seen: str | None,
+               max_seen: str | None, complete: bool, start: str | None) -> None:
+    """Fold progress inside one window into `running` (the state as of this moment).
+
+    History is read newest-first, so after some pages of a window the loaded part is
+    `[min_seen, top of window]`. In a contiguous window that is committed as it goes
+    (cursor up to `max_seen`, `from_ts` down to `min_seen`); an upper window of an
+    incremental run leaves a gap below `min_seen` until it completes, so it is folded in
+    only when complete. Callers emit a checkpoint only after the replies of every thread
+    parent read so far are loaded too."""
+    if contiguous or complete:
+        if max_seen is not None and (running.cursor is None or _m(max_seen) > _m(running.cursor)):
+            running.cursor = max_seen
+    if contiguous:
+        if min_seen is not None and (running.from_ts is None or _m(min_seen) < _m(running.from_ts)):
+            running.from_ts = min_seen
+        if complete:
+            running.from_ts = start or BEGINNING

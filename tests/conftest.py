@@ -1,0 +1,23 @@
+"""Shared fixtures: simulators on loopback, temporary targets, a clean dlt environment."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("DO_NOT_TRACK", "1")
+os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")
+os.environ.setdefault("RUNTIME__LOG_LEVEL", "WARNING")
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+
+
+@pytest.fixture
+def target(tmp_path):
+    from ingest.pipeline import Target
+
+    return Target(duckdb_path=str(tmp_path / "warehouse.duckdb"), dataset="slack",
+                  pipelines_dir=str(tmp_path / "pipelines"))

@@ -1,0 +1,126 @@
+"""The command line as a user meets it: real subprocesses against a loopback simulator.
+
+Every user mistake: exit code 2, one line on stderr, no traceback, the token never shown.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from ingest.simulator import SimulatorThread, Workspace
+
+SECRET = "xoxb-4242-cli-test-token-zzzz"
+
+
+@pytest.fixture(scope="module")
+def sim():
+    ws = Workspace.generate(size="tiny", seed=31, token=SECRET)
+    with SimulatorThread(ws, profile="unlimited") as s:
+        s.add_token("xoxb-revoked-1", revoked=True)
+        s.add_token("xoxb-noscope-1", scopes={"users:read", "team:read"})
+        yield s
+
+
+def cli(args: list[str], cwd: Path, token: str | None = SECRET, extra_env: dict | None = None,
+        timeout: float = 120) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SOURCES__SLACK")}
+    env["PYTHONUNBUFFERED"] = "1"
+    if token is not None:
+        env["SOURCES__SLACK__ACCESS_TOKEN"] = token
+    env.update(extra_env or {})
+    return subprocess.run([sys.executable, "-m", "ingest.cli", *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def assert_user_error(proc: subprocess.CompletedProcess, needle: str) -> None:
+    assert proc.returncode == 2, (proc.returncode, proc.stdout, proc.stderr)
+    lines = [ln for ln in proc.stderr.strip().splitlines() if ln.strip()]
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith("error:"), lines
+    assert needle in lines[0], lines[0]
+    assert "Traceback" not in proc.stderr + proc.stdout
+    for secret in (SECRET, "xoxb-revoked-1", "xoxb-noscope-1"):
+        assert secret not in proc.stderr + proc.stdout
+
+
+def _closed_port() -> int:
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+@pytest.mark.parametrize(
+    "case,args,token,needle",
+    [
+        ("missing token", [], None, "no Slack token"),
+        ("malformed token", [], "not a token", "malformed"),
+        ("invalid token", [], "xoxb-unknown-999", "rejected the token (invalid_auth)"),
+        ("revoked token", [], "xoxb-revoked-1", "rejected the token (token_revoked)"),
+        ("missing scope", [], "xoxb-noscope-1", "lacks a scope"),
+        ("unknown channel", ["--channel", "no-such-channel"], SECRET, "unknown channel"),
+        ("end before start", ["--start-date", "2024-02-01", "--end-date", "2024-01-01"], SECRET, "not after"),
+        ("bad date", ["--start-date", "last tuesday"], SECRET, "not a date"),
+        ("unknown destination", ["--destination", "nosuchdb"], SECRET, "unknown destination"),
+        ("bad profile", ["--profile", "turbo"], SECRET, "unknown profile"),
+        ("unwritable duckdb path", ["--duckdb-path", "/nonexistent-dir/x.duckdb"], SECRET, "does not exist"),
+    ],
+)
+def test_bad_input_is_one_line_exit_2(sim, tmp_path, case, args, token, needle):
+    proc = cli(["run", "--base-url", sim.base_url, "--duckdb-path", str(tmp_path / "x.duckdb"),
+                *args], tmp_path, token=token)
+    assert_user_error(proc, needle)
+    # nothing half-written: a failed preflight creates no DuckDB file
+    assert not (tmp_path / "x.duckdb").exists()
+
+
+def test_unreachable_base_url(tmp_path):
+    proc = cli(["run", "--base-url", f"http://127.0.0.1:{_closed_port()}/api/",
+                "--duckdb-path", str(tmp_path / "x.duckdb")], tmp_path)
+    assert_user_error(proc, "cannot reach")
+
+
+def test_corrupt_config_toml(sim, tmp_path):
+    (tmp_path / ".dlt").mkdir()
+    (tmp_path / ".dlt" / "config.toml").write_text("[sources.slack\nprofile = = 'x'\n")
+    proc = cli(["run", "--base-url", sim.base_url], tmp_path)
+    assert_user_error(proc, "config")
+
+
+def test_run_loads_and_writes_summary(sim, tmp_path):
+    out = tmp_path / "summary.json"
+    db = tmp_path / "ok.duckdb"
+    proc = cli(["run", "--base-url", sim.base_url, "--profile", "unlimited", "--duckdb-path",
+                str(db), "--lookback-days", "3650", "--json", str(out)], tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert SECRET not in proc.stdout + proc.stderr
+    doc = json.loads(out.read_text())
+    truth = sim.workspace.truth()
+    assert doc["row_counts"]["messages"] >= len(truth.messages)
+    assert "Load summary" in proc.stdout
+    from ingest.pipeline import Target
+    from tests.integration.helpers import assert_matches_truth
+
+    assert_matches_truth(Target(duckdb_path=str(db)), truth)
+    assert SECRET.encode() not in db.read_bytes()
+
+
+def test_demo_command(tmp_path):
+    proc = cli(["demo", "--size", "tiny", "--duckdb-path", str(tmp_path / "demo.duckdb"),
+                "--quiet"], tmp_path, token=None)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "exactly matches" in proc.stdout
+
+
+def test_help_on_every_command(tmp_path):
+    for args in (["--help"], ["run", "--help"], ["demo", "--help"], ["simulate", "--help"]):
+        proc = cli(args, tmp_path)
+        assert proc.returncode == 0 and "Usage" in proc.stdout, args

@@ -1,0 +1,101 @@
+"""Per-channel incremental state: windows, thread refresh decisions, advancing."""
+
+from ingest.source.settings import format_ts, ts_to_micros
+from ingest.source.state import (
+    BEGINNING,
+    ChannelState,
+    Window,
+    advance,
+    is_thread_parent,
+    plan_windows,
+    ThreadFetch,
+    plan_thread,
+)
+
+DAY = 86_400_000_000
+NOW = ts_to_micros("1700000000.000000")
+
+
+def test_first_run_reads_everything_from_start_inclusive():
+    w = plan_windows(ChannelState(), None, None, NOW, 7 * DAY)
+    assert w == [Window(BEGINNING, None)]
+    start = "1600000000.000000"
+    w = plan_windows(ChannelState(), start, "1650000000.000000", NOW, 7 * DAY)
+    # oldest is exclusive in Slack: 1 microsecond before start keeps a message at start
+    assert w == [Window("1599999999.999999", "1650000000.000000")]
+
+
+def test_incremental_run_rereads_lookback_but_not_below_loaded_range():
+    cursor = format_ts(NOW - 1 * DAY)
+    st = ChannelState(cursor=cursor, from_ts=BEGINNING)
+    w = plan_windows(st, None, None, NOW, 7 * DAY)
+    assert w == [Window(format_ts(NOW - 7 * DAY), None)]
+    # lookback 0: continue exactly after the cursor
+    assert plan_windows(st, None, None, NOW, 0) == [Window(cursor, None)]
+    # loaded range starts after the lookback floor: never re-read below from_ts
+    st2 = ChannelState(cursor=cursor, from_ts=format_ts(NOW - 2 * DAY))
+    assert plan_windows(st2, format_ts(NOW - 2 * DAY), None, NOW, 7 * DAY)[0].oldest == format_ts(NOW - 2 * DAY)
+
+
+def test_earlier_start_date_fetches_only_missing_older_part():
+    st = ChannelState(cursor=format_ts(NOW - 30 * DAY), from_ts="1600000000.000000")
+    w = plan_windows(st, "1500000000.000000", None, NOW, 0)
+    assert Window("1499999999.999999", "1600000000.000000") in w
+    assert Window(format_ts(NOW - 30 * DAY), None) in w
+
+
+def test_end_date_before_cursor_reads_nothing_new():
+    st = ChannelState(cursor=format_ts(NOW - 10 * DAY), from_ts=BEGINNING)
+    assert plan_windows(st, None, format_ts(NOW - 20 * DAY), NOW, 0) == []
+
+
+def test_thread_refresh_decision():
+    st = ChannelState(threads={"100.000001": ["150.000001", 3]})
+    parent = {"ts": "100.000001", "thread_ts": "100.000001", "reply_count": 3,
+              "latest_reply": "150.000001"}
+    assert is_thread_parent(parent)
+    assert plan_thread(parent, st) is None  # unchanged: nothing fetched
+    # a new reply: only replies after the known latest, expecting the new count
+    assert plan_thread({**parent, "latest_reply": "160.000001", "reply_count": 4}, st) == \
+        ThreadFetch(since="150.000001", known=True, expect=4)
+    # latest went backwards, or the count changed alone: a reply was deleted -> whole thread
+    assert plan_thread({**parent, "latest_reply": "140.000001", "reply_count": 2}, st) == \
+        ThreadFetch(since=None, known=True, expect=None)
+    assert plan_thread({**parent, "reply_count": 2}, st) == ThreadFetch(None, True, None)
+    # never seen: whole thread
+    assert plan_thread({**parent, "ts": "200.000000", "thread_ts": "200.000000"}, st) == \
+        ThreadFetch(None, False, None)
+    # older state format (latest_reply only) still works
+    legacy = ChannelState(threads={"100.000001": "150.000001"})
+    assert plan_thread(parent, legacy) is None
+    assert not is_thread_parent({"ts": "1.1", "thread_ts": "0.5"})  # a reply
+    assert not is_thread_parent({"ts": "1.1"})
+
+
+def test_advance_moves_cursor_and_prunes_threads_outside_lookback():
+    old = ChannelState(cursor="100.000000", from_ts=BEGINNING,
+                       threads={format_ts(NOW - 10 * DAY): "1.0", format_ts(NOW - DAY): "2.0"})
+    new = advance(old, max_ts_seen=format_ts(NOW), start=None,
+                  seen_threads={format_ts(NOW - 2 * DAY): "3.0"}, now_micros=NOW,
+                  lookback_micros=7 * DAY)
+    assert new.cursor == format_ts(NOW)
+    assert format_ts(NOW - 10 * DAY) not in new.threads
+    assert new.threads[format_ts(NOW - 2 * DAY)] == "3.0"
+    assert new.threads[format_ts(NOW - DAY)] == "2.0"
+    # nothing seen: cursor unchanged; from_ts keeps the widest range
+    same = advance(old, max_ts_seen=None, start="50.000000", seen_threads={}, now_micros=NOW,
+                   lookback_micros=0)
+    assert same.cursor == "100.000000" and same.from_ts == BEGINNING
+    assert ChannelState.from_dict(new.to_dict()) == new
+
+
+def test_merge_states_prefers_most_advanced_cursor():
+    from ingest.source.state import merge_states
+
+    own = {"C1": {"cursor": "200.000000"}, "C2": {"cursor": "100.000000"}}
+    seeds = {"C1": {"cursor": "150.000000"}, "C2": {"cursor": "300.000000"},
+             "C3": {"cursor": "5.000000"}}
+    merged = merge_states(own, seeds)
+    assert merged["C1"]["cursor"] == "200.000000"
+    assert merged["C2"]["cursor"] == "300.000000"
+    assert merged["C3"]["cursor"] == "5.000000"
