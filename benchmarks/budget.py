@@ -1,12 +1,14 @@
 """`budget`: how full the Slack budget is kept, and the same fetch by slack-sdk.
 
 A backfill of a workspace (history + every thread's replies) against the simulator under
-a rate-limit profile at a time scale, three ways in one simulator process:
+a rate-limit profile at a time scale, several ways, back to back in one simulator process
+(each after one Slack minute of idle, so the simulator's buckets are full again):
 
-1. ours: `AsyncSlackClient` under the benchmark's fan-out (`benchmarks.fetch`);
+1. ours: `AsyncSlackClient` (defaults) under the benchmark's fan-out (`benchmarks.fetch`);
 2. engine: the loader's own fan-out (`ingest.source.fanout.HistoryFanout`), fetch only;
-3. peer: slack-sdk's `AsyncWebClient` + its 429 retry handler, same fan-out, same
-   concurrency (stock handler first, then the time-scaled one: see benchmarks/peer.py).
+3. margin: ours with a smaller burst (`overrides`), to show what jitter costs at this scale;
+4. peer: slack-sdk's `AsyncWebClient` + its 429 retry handler, same fan-out, page sizes
+   and concurrency (stock handler first, then at Slack time: see benchmarks/peer.py).
 
 `efficiency` = lower_bound_s / wall_s, where lower_bound_s is, by the client's own budget
 table, the largest over methods of (requests - burst) / rate.
@@ -32,22 +34,30 @@ from benchmarks.simproc import SimProcess
 
 CHANNEL_CONCURRENCY = 16
 MAX_IN_FLIGHT = 32
-PEER_MAX_RETRY_COUNT = 50
+PEER_MAX_RETRY_COUNT = 100
+#: burst for the "margin" run: the simulator's capacity minus ~0.1 s of requests at 60x
+MARGIN_BURST = 5
+PEER_MODES = {
+    "stock": "slack-sdk's AsyncRateLimitErrorRetryHandler as shipped",
+    "whole": "slack-sdk's handler at Slack time: Retry-After rounded up to whole Slack "
+             "seconds as Slack sends it, then int(Retry-After) + random() Slack seconds",
+    "fractional": "slack-sdk's handler at Slack time with the simulator's fractional "
+                  "Retry-After (kinder to slack-sdk than real Slack)",
+}
 
 #: Filled by `run`, reused by the `peer_client` scenario in the same process.
 LAST: dict[str, Any] = {}
 
 
-def _digest(sim: SimProcess, fetch: FetchResult, profile: str, time_scale: float,
-            wall_s: float | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
+def _digest(sim: SimProcess, fetch: FetchResult, profile: str,
+            time_scale: float) -> tuple[dict[str, Any], dict[str, Any]]:
     stats = sim.stats(timeline=True)
     requests = method_requests(stats, FETCH_METHODS)
-    wall = fetch.wall_s if wall_s is None else wall_s
     bound = lower_bound(requests, profile, time_scale)
     out = {
-        "wall_s": round(wall, 4),
+        "wall_s": round(fetch.wall_s, 4),
         **bound,
-        "efficiency": ratio(bound["lower_bound_s"], wall),
+        "efficiency": ratio(bound["lower_bound_s"], fetch.wall_s),
         "n_429": int(stats.get("totals", {}).get("n_429", 0)),
         "n_429_by_method": method_429s(stats),
         "requests": requests,
@@ -56,11 +66,13 @@ def _digest(sim: SimProcess, fetch: FetchResult, profile: str, time_scale: float
     return out, stats
 
 
-async def _ours(sim: SimProcess, profile: str, time_scale: float) -> tuple[FetchResult, dict]:
+async def _ours(sim: SimProcess, profile: str, time_scale: float,
+                overrides: dict[str, Any] | None = None) -> tuple[FetchResult, dict]:
     from ingest.slack import AsyncSlackClient
 
     client = AsyncSlackClient(sim.token, base_url=sim.base_url, profile=profile,
-                              time_scale=time_scale, max_in_flight=MAX_IN_FLIGHT)
+                              time_scale=time_scale, max_in_flight=MAX_IN_FLIGHT,
+                              overrides=overrides)
     async with client:
         await asyncio.to_thread(sim.reset_stats)
         result = await backfill(client.paginate, channel_concurrency=CHANNEL_CONCURRENCY)
@@ -68,7 +80,7 @@ async def _ours(sim: SimProcess, profile: str, time_scale: float) -> tuple[Fetch
 
 
 def _engine(sim: SimProcess, profile: str, time_scale: float,
-            channel_ids: list[str]) -> tuple[float, int]:
+            channel_ids: list[str]) -> FetchResult:
     from ingest.source import LoadSettings
     from ingest.source.fanout import HistoryFanout
 
@@ -78,19 +90,20 @@ def _engine(sim: SimProcess, profile: str, time_scale: float,
     fan = HistoryFanout(sim.token, settings, channel_ids, {})
     sim.reset_stats()
     t0 = time.perf_counter()
-    rows = 0
+    keys: set[tuple[str, str]] = set()
     for item in fan.items():
         if item[0] == "rows":
-            rows += len(item[1])
-    return time.perf_counter() - t0, rows
+            keys.update((m["channel_id"], m["ts"]) for m in item[1])
+    return FetchResult(wall_s=time.perf_counter() - t0, channels=len(channel_ids),
+                       messages=len(keys))
 
 
-async def _peer(sim: SimProcess, profile: str, time_scale: float, *, stock: bool,
+async def _peer(sim: SimProcess, profile: str, time_scale: float, *, mode: str,
                 timeout_s: float) -> FetchResult:
     from ingest.slack import resolve_page_size
 
     peer = SdkPeer(sim.token, sim.base_url, max_in_flight=MAX_IN_FLIGHT,
-                   max_retry_count=PEER_MAX_RETRY_COUNT, time_scale=time_scale, stock=stock)
+                   max_retry_count=PEER_MAX_RETRY_COUNT, time_scale=time_scale, mode=mode)
     async with peer as pager:
         await asyncio.to_thread(sim.reset_stats)
         # the page sizes our client sends, so both make the same requests
@@ -103,8 +116,19 @@ def _timeline(stats: dict[str, Any]) -> list[list[Any]]:
     return [list(row) for row in stats.get("timeline") or []]
 
 
+def _short(fig: dict[str, Any]) -> dict[str, Any]:
+    keep = ("wall_s", "lower_bound_s", "binding_method", "efficiency", "n_429",
+            "n_429_by_method", "requests")
+    out = {k: fig[k] for k in keep if k in fig}
+    fetch = fig.get("fetch", {})
+    out.update({k: fetch[k] for k in ("messages", "complete", "failed_calls", "first_failure")
+                if k in fetch})
+    return out
+
+
 def measure(size: str, *, profile: str = "internal", time_scale: float = 60.0,
-            engine: bool = True, peer: bool = True, stock_peer: bool = True,
+            engine: bool = True, margin: bool = True, peer: bool = True,
+            peer_modes: tuple[str, ...] = ("stock", "whole", "fractional"),
             peer_timeout_s: float = 600.0) -> dict[str, Any]:
     """The figures of the `budget` scenario for one workspace size and time scale."""
     from ingest.slack import resolve_page_size
@@ -125,60 +149,55 @@ def measure(size: str, *, profile: str = "internal", time_scale: float = 60.0,
         out.update(ours)
         out["client_stats"] = {m: {k: client_stats[m][k] for k in
                                    ("requests", "n_429", "retries", "wait_budget_s",
-                                    "wait_network_s")}
+                                    "wait_network_s", "current_rate_per_min")}
                                for m in client_stats if m in FETCH_METHODS}
         plot["ours"] = _timeline(stats)
 
         if engine:
             settle(time_scale)
             reset_client_buckets()
-            wall, rows = _engine(sim, profile, time_scale, fetch.channel_ids)
-            eng, _ = _digest(sim, FetchResult(wall_s=wall), profile, time_scale)
-            out["engine_fanout"] = {**{k: eng[k] for k in
-                                       ("wall_s", "lower_bound_s", "binding_method",
-                                        "efficiency", "n_429", "requests")},
-                                    "rows": rows}
+            eng, _ = _digest(sim, _engine(sim, profile, time_scale, fetch.channel_ids),
+                             profile, time_scale)
+            out["engine_fanout"] = _short(eng)
+
+        if margin:
+            settle(time_scale)
+            reset_client_buckets()
+            overrides = {"conversations.history": {"burst": MARGIN_BURST},
+                         "conversations.replies": {"burst": MARGIN_BURST}}
+            mfetch, _ = asyncio.run(_ours(sim, profile, time_scale, overrides))
+            mfig, _ = _digest(sim, mfetch, profile, time_scale)
+            out["burst_margin"] = {**_short(mfig), "overrides": overrides,
+                                   "note": "efficiency still against the default table"}
 
         if peer:
-            out.update(_peer_figures(sim, profile, time_scale, stock_peer, peer_timeout_s,
+            out.update(_peer_figures(sim, profile, time_scale, peer_modes, peer_timeout_s,
                                      plot))
             out["peer_ratio"] = ratio(out.get("peer_wall_s"), out["wall_s"])
     out["_plot"] = plot
     return out
 
 
-def _peer_figures(sim: SimProcess, profile: str, time_scale: float, stock_peer: bool,
+def _peer_figures(sim: SimProcess, profile: str, time_scale: float, modes: tuple[str, ...],
                   timeout_s: float, plot: dict[str, Any]) -> dict[str, Any]:
-    out: dict[str, Any] = {"peer_max_retry_count": PEER_MAX_RETRY_COUNT}
-    if stock_peer:
+    out: dict[str, Any] = {"peer_max_retry_count": PEER_MAX_RETRY_COUNT, "peer_runs": {}}
+    for mode in modes:
         settle(time_scale)
         try:
-            stock = asyncio.run(_peer(sim, profile, time_scale, stock=True, timeout_s=timeout_s))
-            stats = sim.stats()
-            out["peer_stock"] = {**stock.summary(sim.messages),
-                                 "n_429": int(stats.get("totals", {}).get("n_429", 0)),
-                                 "note": "slack-sdk's stock AsyncRateLimitErrorRetryHandler "
-                                         "parses Retry-After with int(); the simulator's "
-                                         "time-scaled Retry-After is fractional"}
+            fetch = asyncio.run(_peer(sim, profile, time_scale, mode=mode, timeout_s=timeout_s))
         except TimeoutError:
-            out["peer_stock"] = {"error": f"timed out after {timeout_s}s"}
-    settle(time_scale)
-    try:
-        fetch = asyncio.run(_peer(sim, profile, time_scale, stock=False, timeout_s=timeout_s))
-    except TimeoutError:
-        out["peer_error"] = f"timed out after {timeout_s}s"
-        return out
-    peer, stats = _digest(sim, fetch, profile, time_scale)
-    out.update({
-        "peer_wall_s": peer["wall_s"],
-        "peer_n_429": peer["n_429"],
-        "peer_n_429_by_method": peer["n_429_by_method"],
-        "peer_requests": peer["requests"],
-        "peer_fetch": peer["fetch"],
-        "peer_handler": "ScaledRateLimitRetryHandler (slack-sdk's handler, float Retry-After, "
-                        "jitter / time_scale)",
-    })
-    plot["peer"] = _timeline(stats)
+            out["peer_runs"][mode] = {"error": f"timed out after {timeout_s}s"}
+            continue
+        fig, stats = _digest(sim, fetch, profile, time_scale)
+        out["peer_runs"][mode] = {**_short(fig), "handler": PEER_MODES[mode]}
+        if mode == "whole":
+            plot["peer"] = _timeline(stats)
+            out.update({
+                "peer_wall_s": fig["wall_s"],
+                "peer_n_429": fig["n_429"],
+                "peer_complete": fig["fetch"].get("complete"),
+                "peer_handler": PEER_MODES[mode],
+            })
     return out
 
 
@@ -187,7 +206,8 @@ SIZES = {False: ("small", 60.0), True: ("small", 60.0)}
 
 def run(quick: bool) -> dict[str, Any]:
     size, time_scale = SIZES[quick]
-    result = measure(size, profile="internal", time_scale=time_scale)
+    result = measure(size, profile="internal", time_scale=time_scale, margin=not quick,
+                     peer_modes=("stock", "whole") if quick else ("stock", "whole", "fractional"))
     LAST.clear()
     LAST.update(result, quick=quick)
     return result

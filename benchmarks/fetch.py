@@ -29,6 +29,9 @@ class FetchResult:
     pages: dict[str, int] = field(default_factory=dict)
     failed: list[str] = field(default_factory=list)
     rows: list[dict[str, Any]] | None = None
+    #: longest chain of requests that must go one after another (list -> history pages of a
+    #: channel -> a thread's reply pages): no concurrency can beat chain x latency
+    critical_path: int = 0
 
     def summary(self, expected: int | None = None) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -37,6 +40,7 @@ class FetchResult:
             "messages": self.messages,
             "pages": dict(self.pages),
             "failed_calls": len(self.failed),
+            "critical_path_requests": self.critical_path,
         }
         if self.failed:
             out["first_failure"] = self.failed[0][:300]
@@ -53,12 +57,13 @@ def _describe(exc: BaseException) -> str:
 class Backfill:
     def __init__(self, pager: Pager, *, channel_concurrency: int = 16,
                  limits: dict[str, int] | None = None, keep_rows: bool = False,
-                 max_channels: int | None = None) -> None:
+                 max_channels: int | None = None, history_windows: int = 1) -> None:
         self.pager = pager
         self.channel_concurrency = channel_concurrency
         self.limits = limits or {}
         self.keep_rows = keep_rows
         self.max_channels = max_channels
+        self.history_windows = max(1, history_windows)
         self.result = FetchResult()
         self._seen: dict[tuple[str, str], dict[str, Any] | None] = {}
 
@@ -90,36 +95,65 @@ class Backfill:
                 channels.extend(page.get("channels") or [])
         except Exception as exc:  # noqa: BLE001 - recorded, the run is then empty
             self.result.failed.append(f"conversations.list: {_describe(exc)}")
+        created = {c["id"]: int(c.get("created") or 0) for c in channels}
         readable = sorted(c["id"] for c in channels if c.get("is_member"))
         if self.max_channels is not None:
             readable = readable[: self.max_channels]
         self.result.channels = len(readable)
         self.result.channel_ids = readable
+        self.result.critical_path = 1 if channels else 0
         gate = asyncio.Semaphore(self.channel_concurrency)
         async with asyncio.TaskGroup() as tg:
             for cid in readable:
-                tg.create_task(self._channel(cid, gate, tg))
+                for window in self._windows(created[cid]):
+                    tg.create_task(self._channel(cid, window, gate, tg))
         self.result.wall_s = time.perf_counter() - t0
         self.result.messages = len(self._seen)
         if self.keep_rows:
             self.result.rows = [m for m in self._seen.values() if m is not None]
         return self.result
 
-    async def _channel(self, cid: str, gate: asyncio.Semaphore, tg: asyncio.TaskGroup) -> None:
+    def _depth(self, depth: int) -> None:
+        self.result.critical_path = max(self.result.critical_path, depth)
+
+    def _windows(self, created: int) -> list[dict[str, str]]:
+        """History bounds: one window (the whole history), or `history_windows` equal time
+        ranges from the channel's creation to now, read concurrently (inclusive bounds;
+        a message on a boundary is read twice and counted once)."""
+        n = self.history_windows
+        if n == 1:
+            return [{}]
+        start, end = created, int(time.time()) + 1
+        edges = [start + (end - start) * i // n for i in range(n + 1)]
+        out = []
+        for i in range(n):
+            window = {"inclusive": "true", "oldest": "0" if i == 0 else f"{edges[i]}.000000"}
+            if i < n - 1:
+                window["latest"] = f"{edges[i + 1]}.000000"
+            out.append(window)
+        return out
+
+    async def _channel(self, cid: str, window: dict[str, str], gate: asyncio.Semaphore,
+                       tg: asyncio.TaskGroup) -> None:
         async with gate:
+            depth = 1  # conversations.list
             try:
-                async for page in self._pages("conversations.history", channel=cid):
+                async for page in self._pages("conversations.history", channel=cid, **window):
+                    depth += 1
+                    self._depth(depth)
                     msgs = page.get("messages") or []
                     self._add(cid, msgs)
                     for msg in msgs:
                         if msg.get("reply_count") and msg.get("thread_ts") == msg["ts"]:
-                            tg.create_task(self._replies(cid, msg["ts"]))
+                            tg.create_task(self._replies(cid, msg["ts"], depth))
             except Exception as exc:  # noqa: BLE001 - recorded per call
                 self.result.failed.append(f"history {cid}: {_describe(exc)}")
 
-    async def _replies(self, cid: str, parent_ts: str) -> None:
+    async def _replies(self, cid: str, parent_ts: str, depth: int) -> None:
         try:
             async for page in self._pages("conversations.replies", channel=cid, ts=parent_ts):
+                depth += 1
+                self._depth(depth)
                 self._add(cid, page.get("messages") or [])
         except Exception as exc:  # noqa: BLE001 - recorded per call
             self.result.failed.append(f"replies {cid}/{parent_ts}: {_describe(exc)}")

@@ -1,14 +1,21 @@
 """`latency`: what concurrency buys when every request costs a round trip.
 
-Limits lifted (profile `unlimited`), 100 ms added to every response by the simulator;
-the same backfill (history + replies of every thread) at 1, 4, 16 and 64 requests in flight
+Limits lifted (profile `unlimited`), 100 ms added to every response by the simulator; the
+same backfill (history + replies of every thread) at 1, 4, 16 and 64 requests in flight
 (the client's `max_in_flight`; every channel may run at once, so the client's cap is the
 only limit). `msgs_per_s` = unique messages fetched / wall time; `speedup_64` = 64 vs 1.
+
+Cursor pagination chains a channel's history pages one after another, so no amount of
+concurrency beats `critical_path_requests` x latency: `ideal_speedup_64` =
+min(64, requests / critical path) says what the workload allows. The `windowed` run reads
+each channel's history as `HISTORY_WINDOWS` time ranges at once (what a fan-out could do
+for big channels) to show the client's side of it when the chain is short.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 from benchmarks.common import ratio, reset_client_buckets
@@ -18,39 +25,68 @@ from benchmarks.simproc import SimProcess
 LATENCY_MS = 100.0
 LEVELS = (1, 4, 16, 64)
 SIZES = {False: "small", True: "small"}
-#: quick mode reads only this many channels (same shape, fewer requests at 1 in flight)
-QUICK_CHANNELS = 8
+HISTORY_WINDOWS = 4
 
 
-async def _fetch(sim: SimProcess, in_flight: int, max_channels: int | None) -> FetchResult:
+async def _fetch(sim: SimProcess, in_flight: int, windows: int) -> FetchResult:
     from ingest.slack import AsyncSlackClient
 
     client = AsyncSlackClient(sim.token, base_url=sim.base_url, profile="unlimited",
                               max_in_flight=in_flight)
     async with client:
         return await backfill(client.paginate, channel_concurrency=10_000,
-                              max_channels=max_channels)
+                              history_windows=windows)
+
+
+def _levels(sim: SimProcess, windows: int) -> dict[str, Any]:
+    levels: dict[str, Any] = {}
+    rates: dict[str, float] = {}
+    for level in LEVELS:
+        reset_client_buckets()
+        result = asyncio.run(_fetch(sim, level, windows))
+        rate = result.messages / result.wall_s if result.wall_s else 0.0
+        rates[str(level)] = round(rate, 1)
+        requests = sum(result.pages.values())
+        levels[str(level)] = {**result.summary(sim.messages), "requests": requests,
+                              "msgs_per_s": round(rate, 1)}
+    first = levels[str(LEVELS[0])]
+    return {"levels": levels, "msgs_per_s": rates,
+            "speedup_64": ratio(rates.get("64"), rates.get("1"), 2),
+            "ideal_speedup_64": round(min(64, first["requests"]
+                                          / max(1, first["critical_path_requests"])), 2)}
+
+
+def _engine_64(sim: SimProcess) -> dict[str, Any]:
+    """The loader's own fan-out (fetch only) at 64 in flight, for comparison."""
+    from benchmarks.budget import fetch_readable_ids
+    from ingest.source import LoadSettings
+    from ingest.source.fanout import HistoryFanout
+
+    ids = fetch_readable_ids(sim, "unlimited", 1.0)
+    settings = LoadSettings(base_url=sim.base_url, profile="unlimited", lookback_days=36500.0,
+                            max_concurrent_channels=64, max_in_flight=64).validate()
+    reset_client_buckets()
+    t0 = time.perf_counter()
+    keys: set[tuple[str, str]] = set()
+    for item in HistoryFanout(sim.token, settings, ids, {}).items():
+        if item[0] == "rows":
+            keys.update((m["channel_id"], m["ts"]) for m in item[1])
+    wall = time.perf_counter() - t0
+    return {"wall_s": round(wall, 3), "messages": len(keys),
+            "msgs_per_s": round(len(keys) / wall, 1)}
 
 
 def run(quick: bool) -> dict[str, Any]:
     size = SIZES[quick]
-    max_channels = QUICK_CHANNELS if quick else None
-    out: dict[str, Any] = {"size": size, "latency_ms": LATENCY_MS,
-                           "max_channels": max_channels, "levels": {}}
-    rates: dict[str, float] = {}
+    out: dict[str, Any] = {"size": size, "latency_ms": LATENCY_MS}
     with SimProcess(size, profile="unlimited", latency_ms=LATENCY_MS) as sim:
-        for level in LEVELS:
-            reset_client_buckets()
-            sim.reset_stats()
-            result = asyncio.run(_fetch(sim, level, max_channels))
-            stats = sim.stats()
-            rate = result.messages / result.wall_s if result.wall_s else 0.0
-            rates[str(level)] = round(rate, 1)
-            out["levels"][str(level)] = {
-                **result.summary(None if max_channels else sim.messages),
-                "requests": int(stats.get("totals", {}).get("requests", 0)),
-                "msgs_per_s": round(rate, 1),
-            }
-    out["msgs_per_s"] = rates
-    out["speedup_64"] = ratio(rates.get("64"), rates.get("1"), 2)
+        plain = _levels(sim, 1)
+        out.update(plain)
+        if not quick:
+            windowed = _levels(sim, HISTORY_WINDOWS)
+            out["windowed"] = {"history_windows": HISTORY_WINDOWS, **windowed}
+            out["speedup_64_windowed"] = windowed["speedup_64"]
+        out["engine_fanout_64"] = _engine_64(sim)
+        out["engine_fanout_64"]["vs_harness_64"] = ratio(
+            out["engine_fanout_64"]["msgs_per_s"], plain["msgs_per_s"].get("64"))
     return out

@@ -5,14 +5,15 @@ Against real Slack that is sound: Slack sends whole seconds. Against the time-sc
 simulator it is not: the simulator sends `Retry-After` in scaled, fractional seconds
 (e.g. `0.02` at 60x), `int("0.02")` raises `ValueError` inside slack-sdk's retry loop and the
 call fails. And its up-to-one-second jitter is real time: at 60x that is up to a Slack
-minute per retry. `ScaledRateLimitRetryHandler` is the same handler with those two
-translations (float parsing, jitter divided by the time scale), i.e. slack-sdk's behaviour
-at Slack time; the stock handler is also run and what happens to it is reported.
+minute per retry. `ScaledRateLimitRetryHandler` is the same handler evaluated in Slack
+time (see its docstring), i.e. slack-sdk's behaviour against real Slack, time-compressed;
+the stock handler is also run and what happens to it is reported.
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
 import random
 from collections.abc import AsyncIterator
 from typing import Any
@@ -32,11 +33,31 @@ from benchmarks.fetch import Pager
 
 
 class ScaledRateLimitRetryHandler(AsyncRateLimitErrorRetryHandler):
-    """slack-sdk's 429 handler at Slack time: fractional `Retry-After`, scaled jitter."""
+    """slack-sdk's 429 handler run at Slack time.
 
-    def __init__(self, max_retry_count: int, time_scale: float) -> None:
+    `whole_seconds=True` (the default, what slack-sdk meets against real Slack): the scaled
+    `Retry-After` is turned back into Slack seconds and rounded up to a whole second, as
+    Slack (and the simulator at time scale 1) sends it; then slack-sdk's own
+    `int(Retry-After) + random.random()` is slept, divided by the time scale.
+    `whole_seconds=False`: the fractional value as sent, plus the scaled jitter (kinder to
+    the peer than real Slack would be).
+    """
+
+    def __init__(self, max_retry_count: int, time_scale: float,
+                 whole_seconds: bool = True) -> None:
         super().__init__(max_retry_count=max_retry_count)
         self.time_scale = time_scale
+        self.whole_seconds = whole_seconds
+
+    def slack_seconds(self, header: str | None) -> float:
+        """What slack-sdk sleeps, in Slack seconds, for this (scaled) header."""
+        jitter = random.random()
+        if header is None:
+            return 1 + jitter
+        slack_s = float(header) * self.time_scale
+        if self.whole_seconds:
+            return max(1, math.ceil(slack_s - 1e-9)) + jitter
+        return slack_s + jitter
 
     async def prepare_for_next_attempt_async(
         self, *, state: RetryState, request: HttpRequest,
@@ -46,22 +67,20 @@ class ScaledRateLimitRetryHandler(AsyncRateLimitErrorRetryHandler):
             assert error is not None
             raise error
         state.next_attempt_requested = True
-        header = next((v for k, v in response.headers.items() if k.lower() == "retry-after"),
-                      None)
-        jitter = random.random() / self.time_scale
-        if header is None:
-            duration = (1 + random.random()) / self.time_scale
-        else:
-            duration = float(header[0]) + jitter
-        await asyncio.sleep(duration)
+        header = next((v[0] for k, v in response.headers.items()
+                       if k.lower() == "retry-after"), None)
+        await asyncio.sleep(self.slack_seconds(header) / self.time_scale)
         state.increment_current_attempt()
 
 
-def rate_limit_handler(*, stock: bool, max_retry_count: int,
+def rate_limit_handler(*, mode: str, max_retry_count: int,
                        time_scale: float) -> AsyncRetryHandler:
-    if stock:
+    """mode: "stock" (slack-sdk as is), "whole" (Slack-time, whole-second Retry-After),
+    "fractional" (Slack-time, fractional Retry-After)."""
+    if mode == "stock":
         return AsyncRateLimitErrorRetryHandler(max_retry_count=max_retry_count)
-    return ScaledRateLimitRetryHandler(max_retry_count, time_scale)
+    return ScaledRateLimitRetryHandler(max_retry_count, time_scale,
+                                       whole_seconds=mode == "whole")
 
 
 class SdkPeer:
@@ -69,11 +88,11 @@ class SdkPeer:
 
     def __init__(self, token: str, base_url: str, *, max_in_flight: int = 32,
                  max_retry_count: int = 50, time_scale: float = 1.0,
-                 stock: bool = False) -> None:
+                 mode: str = "whole") -> None:
         self.token = token
         self.base_url = base_url
         self.max_in_flight = max_in_flight
-        self.handler = rate_limit_handler(stock=stock, max_retry_count=max_retry_count,
+        self.handler = rate_limit_handler(mode=mode, max_retry_count=max_retry_count,
                                           time_scale=time_scale)
         self.session: aiohttp.ClientSession | None = None
         self.client: AsyncWebClient | None = None

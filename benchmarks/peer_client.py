@@ -11,8 +11,7 @@ from typing import Any
 from benchmarks import budget
 
 KEYS = ("size", "time_scale", "wall_s", "n_429", "peer_wall_s", "peer_n_429",
-        "peer_n_429_by_method", "peer_ratio", "peer_max_retry_count", "peer_handler",
-        "peer_stock", "peer_fetch", "peer_error")
+        "peer_complete", "peer_ratio", "peer_max_retry_count", "peer_handler", "peer_runs")
 
 
 def run(quick: bool) -> dict[str, Any]:
@@ -20,7 +19,8 @@ def run(quick: bool) -> dict[str, Any]:
     result: dict[str, Any] = dict(budget.LAST) if budget.LAST.get("quick") == quick else {}
     if "peer_ratio" not in result:
         size, time_scale = budget.SIZES[quick]
-        result = budget.measure(size, profile="internal", time_scale=time_scale, engine=False)
+        result = budget.measure(size, profile="internal", time_scale=time_scale, engine=False,
+                                margin=False)
         source = "measured here"
     out = {k: result[k] for k in KEYS if k in result}
     out["source"] = source

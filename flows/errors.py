@@ -91,7 +91,6 @@ def notify_failure(flow_or_task: Any, run: Any, state: Any) -> None:
         return
     try:
         from prefect.blocks.core import Block
-
         from prefect.utilities.asyncutils import run_coro_as_sync
 
         block = Block.load(ref, _sync=True)

@@ -7,6 +7,7 @@ line; nothing prints a traceback unless SLACK_INGEST_DEBUG=1.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sys
 from collections.abc import Callable
@@ -30,9 +31,24 @@ app = typer.Typer(
 flow_app = typer.Typer(help="Run or serve the Prefect flow.", no_args_is_help=True)
 app.add_typer(flow_app, name="flow")
 
-out = Console()
-err = Console(stderr=True)
+# Piped output (CI logs, files) gets a wide console so tables do not truncate method names.
+out = Console() if sys.stdout.isatty() else Console(width=160)
+err = Console(stderr=True) if sys.stderr.isatty() else Console(stderr=True, width=400)
 T = TypeVar("T")
+
+
+@app.callback()
+def _setup(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log retries, 429s and budget changes to stderr")] = False) -> None:
+    """Retries and 429s are counted in the summary; with --verbose they are logged too."""
+    logger = logging.getLogger("ingest")
+    if verbose:
+        from rich.logging import RichHandler
+
+        logger.addHandler(RichHandler(console=err, show_path=False))
+        logger.setLevel(logging.INFO)
+    else:
+        logger.addHandler(logging.NullHandler())
+        logger.propagate = False
 
 
 def fail(message: str, code: int = 2) -> NoReturn:
@@ -176,7 +192,7 @@ def demo(
     out.print(f"destination {duckdb_path} {verdict} the simulator's truth: "
               f"{check['messages']['loaded']} messages, {check['channels']['loaded']} channels, "
               f"{check['users']['loaded']} users, {check['members']['loaded']} memberships; "
-              f"429s from Slack: {sim_stats['totals'].get('n_429', 0)}")
+              f"429s from Slack: {sim_stats['totals'].get('n_429', 0)}", soft_wrap=True)
     if not check["ok"]:
         raise typer.Exit(1)
 

@@ -58,7 +58,7 @@ def explain(exc: BaseException) -> tuple[int, str]:
         if isinstance(e, SlackAuthError):
             return USER_MISTAKE, f"Slack rejected the token ({e.code}): check the token in .dlt/secrets.toml"
         if isinstance(e, SlackConnectionError):
-            return USER_MISTAKE, f"cannot reach the Slack API: {_first_line(e)}"
+            return USER_MISTAKE, _first_line(e)
         if isinstance(e, SlackFatalError):
             return USER_MISTAKE, _first_line(e)
     for e in chain:

@@ -107,6 +107,10 @@ class FaultInjector:
         self._storm_until: dict[str, float] = {}
         self._lock = threading.Lock()
 
+    def inherit_storms(self, other: FaultInjector) -> None:
+        with other._lock:
+            self._storm_until.update(other._storm_until)
+
     def draw(self) -> str | None:
         if not self.spec.probs:
             return None

@@ -95,8 +95,13 @@ class Simulator:
         return self._faults.spec
 
     def set_faults(self, spec: str | FaultSpec | None) -> None:
-        """Replace the fault spec at runtime ("" or None = no faults)."""
-        self._faults = FaultInjector(FaultSpec.parse(spec), self.time_scale)
+        """Replace the fault spec at runtime ("" or None = no faults).
+
+        A 429 storm already under way runs to its end (it lasts storm_s Slack-seconds).
+        """
+        injector = FaultInjector(FaultSpec.parse(spec), self.time_scale)
+        injector.inherit_storms(self._faults)
+        self._faults = injector
 
     def add_token(
         self,

@@ -342,14 +342,16 @@ class Workspace(MessageModel):
                     else:
                         self.add_reply(ch.id, ts_str(target), broadcast=rng.random() < 0.05)
                         counts["add_reply"] += 1
-                elif r < 0.85:
-                    m = self._pick_message(ch, rng, parents_ok=True)
-                    if m is not None:
+                elif r < 0.97:
+                    edit = r < 0.85
+                    m = self._pick_message(ch, rng, parents_ok=edit)
+                    if m is None:  # an empty channel: post instead
+                        self.post_message(ch.id)
+                        counts["post_message"] += 1
+                    elif edit:
                         self.edit_message(ch.id, ts_str(m), self._gen_text(rng.getrandbits(48)))
                         counts["edit_message"] += 1
-                elif r < 0.97:
-                    m = self._pick_message(ch, rng)
-                    if m is not None:
+                    else:
                         self.delete_message(ch.id, ts_str(m))
                         counts["delete_message"] += 1
                 else:

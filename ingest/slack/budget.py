@@ -19,6 +19,21 @@ the next slot is ``blocked_until`` and then one per ``T`` (no burst into a serve
 no). Requests that reserved a slot before the block re-check with ``is_clear(slot)`` after
 their sleep and reserve again.
 
+Late arrivals: GCRA charges a request at its send time, but the server charges it on arrival,
+which lies anywhere between the send and the answer. ``on_answer(ticket)`` re-charges it (and
+everything reserved after it) at the answer time when that is later than the schedule allows,
+so a stall never lets us send into a server bucket the delayed arrivals have just emptied.
+
+In flight: at most ``burst`` requests of a method may be *scheduled or unanswered* at once
+(``start``/``finish`` around reserve-sleep-send-answer). A request's arrival at the server is
+only known to lie between its send and its answer; when the server stalls (queueing, a slow
+page, a busy event loop at a high ``time_scale``) requests sent on schedule arrive bunched,
+and a server bucket that was full before the stall absorbs no more than its capacity of them.
+Capping the outstanding requests at ``burst`` (one below that capacity) bounds any bunch, and
+it also bounds how far ahead slots are handed out. With normal latencies (well below
+``burst`` intervals) the cap costs no throughput. Waiters from any thread/loop are served FIFO,
+each woken in its own loop (``call_soon_threadsafe``).
+
 Adaptive rate: the first 429 only blocks (it may come from another user of the same app
 budget). A 429 on a request sent after a previous block had ended means our pacing itself is
 too fast for Slack's real limit: the rate drops by ``decrease_factor`` (floor ``floor_fraction``
@@ -28,10 +43,12 @@ of the table rate). Every ``recover_every`` successes at a reduced rate it rises
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -82,6 +99,10 @@ class Bucket:
         self.n_rate_decreases = 0
         self.n_rate_increases = 0
         self.n_reservations = 0
+        self.n_in_flight_waits = 0
+        self.n_late_answers = 0
+        self._in_flight = 0
+        self._waiters: deque[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = deque()
         self._apply_config(budget, time_scale)
 
     # -- configuration -------------------------------------------------------------------------
@@ -127,18 +148,44 @@ class Bucket:
 
     # -- reservations --------------------------------------------------------------------------
 
-    def reserve_at(self) -> float:
-        """Take the next free slot; return its time on ``clock`` (may be now or in the past)."""
+    def reserve_ticket(self) -> tuple[float, int]:
+        """Take the next free slot; return (slot time on ``clock``, ticket for ``on_answer``)."""
         with self._lock:
             now = self._clock()
             self.n_reservations += 1
+            ticket = self.n_reservations
             if self._rate is None:
-                return max(now, self._blocked_until)
+                return max(now, self._blocked_until), ticket
             interval = self._interval()
             tau = (self.budget.burst - 1) * interval
             slot = max(now, self._tat - tau, self._blocked_until)
             self._tat = max(self._tat, slot) + interval
-            return slot
+            return slot, ticket
+
+    def reserve_at(self) -> float:
+        """Take the next free slot; return its time on ``clock`` (may be now or in the past)."""
+        return self.reserve_ticket()[0]
+
+    def on_answer(self, ticket: int, answered_at: float | None = None) -> bool:
+        """The request holding ``ticket`` got its answer at ``answered_at`` (default now).
+
+        The server counted it at some time between our send and this answer; GCRA assumed
+        the send time. Assume the answer time instead (the worst case) for it and for every
+        reservation taken after it: ``TAT >= answered_at + (reservations since) * T``. With
+        normal latencies (below ``(burst - 1)`` intervals when saturated) this changes nothing;
+        after a server-side stall it stops us from sending into a bucket that the delayed
+        arrivals just emptied. Returns True if the schedule moved.
+        """
+        with self._lock:
+            if self._rate is None:
+                return False
+            at = self._clock() if answered_at is None else answered_at
+            candidate = at + (self.n_reservations - ticket + 1) * self._interval()
+            if candidate <= self._tat:
+                return False
+            self._tat = candidate
+            self.n_late_answers += 1
+            return True
 
     def reserve(self) -> float:
         """Take the next free slot; return the seconds to wait before sending (>= 0)."""
@@ -161,6 +208,75 @@ class Bucket:
                 return False
             now = self._clock() if now is None else now
             return now - slot > self._interval() / 2
+
+    # -- requests in flight --------------------------------------------------------------------
+
+    @property
+    def in_flight_cap(self) -> int | None:
+        """Most requests of this method sent and unanswered at once (None = no cap)."""
+        return None if self._rate is None else self.budget.burst
+
+    @property
+    def in_flight(self) -> int:
+        with self._lock:
+            return self._in_flight
+
+    def try_start(self) -> bool:
+        """Count a request as in flight if the cap allows (and nobody queued before us)."""
+        with self._lock:
+            return self._try_start_locked(queued=False)
+
+    def _try_start_locked(self, *, queued: bool) -> bool:
+        cap = self.in_flight_cap
+        if cap is not None and (self._in_flight >= cap or (self._waiters and not queued)):
+            return False
+        self._in_flight += 1
+        return True
+
+    async def start(self) -> bool:
+        """Wait (in the caller's loop) until the request may be in flight; count it.
+
+        Returns True if it had to wait. Pair every call with ``finish()``.
+        """
+        loop = asyncio.get_running_loop()
+        with self._lock:
+            if self._try_start_locked(queued=False):
+                return False
+            self.n_in_flight_waits += 1
+            future: asyncio.Future[None] = loop.create_future()
+            entry = (loop, future)
+            self._waiters.append(entry)
+        try:
+            await future
+        except BaseException:
+            with self._lock:
+                try:
+                    self._waiters.remove(entry)
+                except ValueError:
+                    # We were already handed the place (woken): give it back.
+                    self._in_flight -= 1
+                    self._wake_locked()
+            raise
+        return True
+
+    def finish(self) -> None:
+        """A request counted by ``start``/``try_start`` got its answer (or failed)."""
+        with self._lock:
+            self._in_flight = max(0, self._in_flight - 1)
+            self._wake_locked()
+
+    def _wake_locked(self) -> None:
+        # Hand places to waiters FIFO; each place is counted before the waiter runs.
+        while self._waiters:
+            cap = self.in_flight_cap
+            if cap is not None and self._in_flight >= cap:
+                return
+            loop, future = self._waiters.popleft()
+            self._in_flight += 1
+            try:
+                loop.call_soon_threadsafe(_resolve, future)
+            except RuntimeError:  # that loop is closed: its waiter is gone
+                self._in_flight -= 1
 
     # -- feedback --------------------------------------------------------------------------------
 
@@ -247,6 +363,9 @@ class Bucket:
                 "n_rate_decreases": self.n_rate_decreases,
                 "n_rate_increases": self.n_rate_increases,
                 "n_reservations": self.n_reservations,
+                "in_flight": self._in_flight,
+                "n_in_flight_waits": self.n_in_flight_waits,
+                "n_late_answers": self.n_late_answers,
             }
 
     def __repr__(self) -> str:
@@ -254,6 +373,11 @@ class Bucket:
             f"Bucket({self.name!r}, rate_per_min={self._rate}, burst={self.budget.burst}, "
             f"time_scale={self.time_scale})"
         )
+
+
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
 
 
 _REGISTRY: dict[tuple[str, str], Bucket] = {}

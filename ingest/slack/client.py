@@ -2,12 +2,16 @@
 
 One request, end to end (``_request``):
 
-1. **Budget.** Reserve a slot in the process-wide bucket of (workspace, method) and sleep until
-   it (``wait_budget_s``). If a 429 blocked the method meanwhile, reserve again.
+1. **Budget.** Take a place among the method's requests scheduled or unanswered (at most
+   ``burst`` per bucket, shared by every client of it), reserve a slot in the process-wide
+   bucket of (workspace, method) and sleep until it. If a 429 blocked the method meanwhile,
+   reserve again. (See ``budget.py`` for why each of these is needed.)
 2. **In-flight cap.** Take the client's semaphore (``max_in_flight``). If that made us wait and
    our slot is now stale, reserve a fresh one (so queued requests never go out bunched).
+   Steps 1-2 are ``wait_budget_s``.
 3. **Send** ``POST base_url + method``, form-encoded, ``Authorization: Bearer <token>``; read the
-   whole body (``wait_network_s``); parse with orjson.
+   whole body (``wait_network_s``); parse with orjson. Tell the bucket when the answer came
+   (``on_answer``: the server may have counted the request that late).
 4. **Classify.** ``ok:true`` -> return the dict. HTTP 429 / ``ratelimited`` -> block the method for
    everyone for ``Retry-After`` and retry. 5xx, resets, timeouts, bad JSON, ``internal_error`` &
    co. -> back off (full jitter) and retry, bounded by ``max_attempts`` and ``max_retry_wait_s``.
@@ -338,35 +342,44 @@ class AsyncSlackClient:
             raise RuntimeError("AsyncSlackClient is not open: use `async with client:`")
         return self._session
 
-    async def _acquire(self, bucket: Bucket) -> float:
-        """Wait for a budget slot, then for the in-flight semaphore; return the slot time.
+    async def _acquire(self, bucket: Bucket) -> int:
+        """Wait for a place among the method's requests in flight, then for a budget slot,
+        then for the client's in-flight semaphore; return the reservation ticket.
 
-        On return the semaphore is held; the caller releases it. The slot is taken *before*
-        the semaphore so that requests of a method whose budget is exhausted do not sit on
-        in-flight places other methods could use. If the semaphore made us wait past our slot
-        (or a 429 blocked it meanwhile), we take a fresh slot while holding the semaphore:
-        late requests must not go out bunched with later slots.
+        On return the bucket place and the semaphore are held; the caller gives both back.
+        The bucket place comes first so that at most ``burst`` requests of a method are
+        scheduled or unanswered at once (the slots handed out are then never more than
+        ``burst`` intervals ahead). The semaphore comes last so that requests of a method
+        whose budget is exhausted do not sit on places other methods could use. If it made
+        us wait past our slot (or a 429 blocked the slot meanwhile), we take a fresh slot
+        while holding it: late requests must not go out bunched with later slots.
         """
-        slot = await self._reserve_and_sleep(bucket)
-        contended = self._semaphore.locked()
-        await self._semaphore.acquire()
+        await bucket.start()
+        try:
+            slot, ticket = await self._reserve_and_sleep(bucket)
+            contended = self._semaphore.locked()
+            await self._semaphore.acquire()
+        except BaseException:
+            bucket.finish()
+            raise
         try:
             if not bucket.is_clear(slot) or (contended and bucket.is_stale(slot)):
-                slot = await self._reserve_and_sleep(bucket)
+                slot, ticket = await self._reserve_and_sleep(bucket)
         except BaseException:
             self._semaphore.release()
+            bucket.finish()
             raise
-        return slot
+        return ticket
 
     @staticmethod
-    async def _reserve_and_sleep(bucket: Bucket) -> float:
+    async def _reserve_and_sleep(bucket: Bucket) -> tuple[float, int]:
         while True:
-            slot = bucket.reserve_at()
+            slot, ticket = bucket.reserve_ticket()
             delay = slot - bucket.clock()
             if delay > 0:
                 await asyncio.sleep(delay)
             if bucket.is_clear(slot):
-                return slot
+                return slot, ticket
             # A 429 arrived while we slept and blocks our slot: take a new one.
 
     async def _send(self, method: str, form: dict[str, str]) -> tuple[int, str | None, bytes]:
@@ -409,7 +422,7 @@ class AsyncSlackClient:
     ) -> dict[str, Any]:
         """Budget wait + one HTTP attempt + classification."""
         t0 = time.perf_counter()
-        await self._acquire(bucket)
+        ticket = await self._acquire(bucket)
         t1 = time.perf_counter()
         sent_at = bucket.clock()
         try:
@@ -417,6 +430,8 @@ class AsyncSlackClient:
             status, retry_after_header, body = await self._send(method, form)
         finally:
             self._semaphore.release()
+            bucket.on_answer(ticket)
+            bucket.finish()
             self.stats.add(method, wait_network_s=time.perf_counter() - t1)
 
         if status == 429:

@@ -24,6 +24,10 @@ from ingest.source.settings import LoadSettings, check_token
 from ingest.source.state import merge_states
 
 CHANNEL_TYPES = "public_channel,private_channel"
+# Relational path: lists one level down become child tables (messages__reactions, ...);
+# deeper structures (blocks' elements) stay JSON. Unbounded nesting turns Slack's block kit
+# into hundreds of tables.
+MAX_TABLE_NESTING = 1
 
 
 class SlackContext:
@@ -80,7 +84,7 @@ def make_source(token: str, settings: LoadSettings, *, progress: LoadProgress | 
     settings = settings.validate()
     ctx = context or SlackContext(token, settings, progress or LoadProgress())
 
-    @dlt.source(name="slack", max_table_nesting=1)
+    @dlt.source(name="slack", max_table_nesting=MAX_TABLE_NESTING)
     def _slack() -> list[DltResource]:
         return _resources(ctx, channel_ids, seed_states, stream)
 
@@ -229,7 +233,7 @@ def _history_ids(ctx: SlackContext, channel_ids: list[str] | None) -> list[str]:
     return [cid for cid in readable if cid in wanted]
 
 
-@dlt.source(name="slack", section="slack", max_table_nesting=1)
+@dlt.source(name="slack", section="slack", max_table_nesting=MAX_TABLE_NESTING)
 def slack_source(
     access_token: str = dlt.secrets.value,
     base_url: str = "https://slack.com/api/",

@@ -124,3 +124,33 @@ def test_help_on_every_command(tmp_path):
     for args in (["--help"], ["run", "--help"], ["demo", "--help"], ["simulate", "--help"]):
         proc = cli(args, tmp_path)
         assert proc.returncode == 0 and "Usage" in proc.stdout, args
+
+
+def test_simulate_command_then_run_against_it(tmp_path):
+    port = _closed_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SOURCES__SLACK")}
+    server = subprocess.Popen([sys.executable, "-m", "ingest.cli", "simulate", "--port", str(port),
+                               "--size", "tiny", "--seed", "4", "--token", SECRET],
+                              cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True)
+    try:
+        line = server.stdout.readline()
+        assert f"http://127.0.0.1:{port}/api/" in line
+        proc = cli(["run", "--base-url", f"http://127.0.0.1:{port}/api/", "--profile", "unlimited",
+                    "--duckdb-path", str(tmp_path / "w.duckdb")], tmp_path)
+        assert proc.returncode == 0, proc.stderr
+        from ingest.pipeline import Target
+        from tests.integration.helpers import assert_matches_truth
+
+        truth = Workspace.generate(size="tiny", seed=4, token=SECRET).truth()
+        assert_matches_truth(Target(duckdb_path=str(tmp_path / "w.duckdb")), truth)
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def test_simulate_bad_input(tmp_path):
+    proc = cli(["simulate", "--size", "huge"], tmp_path)
+    assert_user_error(proc, "unknown workspace size")
+    proc = cli(["simulate", "--size", "tiny", "--faults", "http500=2"], tmp_path)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr

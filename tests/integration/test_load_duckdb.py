@@ -127,3 +127,22 @@ def _some_top_level(target, cid):
     rows = query(target, f"select channel_id, ts from slack.messages where channel_id='{cid}' "
                          "and not is_reply and (subtype is null) order by ts limit 1")
     return rows[0]
+
+
+def test_auto_join_loads_public_channels_the_bot_was_not_in(target):
+    ws = Workspace.generate(size="tiny", seed=10)
+    before = ws.truth()
+    with SimulatorThread(ws, profile="unlimited") as sim:
+        result = load(sim, target, auto_join=True)
+    after = ws.truth()
+    assert after.readable_channel_ids > before.readable_channel_ids, "nothing to join in tiny"
+    assert_matches_truth(target, after)
+    assert result.progress["channels_done"] == len(after.readable_channel_ids)
+
+
+def test_slices_commit_progress_and_stay_exact(target):
+    ws = Workspace.generate(size="small", seed=13)
+    with SimulatorThread(ws, profile="unlimited") as sim:
+        result = load(sim, target, slice_rows=500, checkpoint_pages=2, batch_rows=200)
+    assert len(result.load_ids) >= 5, result.load_ids
+    assert_matches_truth(target, ws.truth())

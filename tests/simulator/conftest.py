@@ -44,16 +44,24 @@ class Client:
     token: str | None
     calls: list[str] = field(default_factory=list)
 
-    async def call(self, method: str, *, token: Any = _SAME, style: str = "post", **params: Any) -> Resp:
+    async def call(
+        self, method: str, *, token: Any = _SAME, style: str = "post", **params: Any
+    ) -> Resp:
         tok = self.token if token is _SAME else token
         params = {k: v for k, v in params.items() if v is not None}
-        headers = {"Authorization": f"Bearer {tok}"} if tok and style in ("post", "get", "json") else {}
+        headers = (
+            {"Authorization": f"Bearer {tok}"} if tok and style in ("post", "get", "json") else {}
+        )
         url = self.base_url + method
         self.calls.append(method)
         if style == "get":
             req = self.session.get(url, params=_strs(params), headers=headers)
         elif style == "json":
-            req = self.session.post(url, data=orjson.dumps(params), headers={**headers, "Content-Type": "application/json"})
+            req = self.session.post(
+                url,
+                data=orjson.dumps(params),
+                headers={**headers, "Content-Type": "application/json"},
+            )
         elif style == "form_token":
             req = self.session.post(url, data=_strs({**params, "token": tok}))
         elif style == "query_token":
@@ -62,7 +70,11 @@ class Client:
             req = self.session.post(url, data=_strs(params), headers=headers)
         async with req as r:
             raw = await r.read()
-            body = orjson.loads(raw) if r.content_type == "application/json" else {"_html": raw.decode()}
+            body = (
+                orjson.loads(raw)
+                if r.content_type == "application/json"
+                else {"_html": raw.decode()}
+            )
             return Resp(r.status, dict(r.headers), body)
 
     async def pages(self, method: str, **params: Any) -> list[dict[str, Any]]:
@@ -80,7 +92,10 @@ class Client:
 
 
 def _strs(params: dict[str, Any]) -> dict[str, str]:
-    return {k: (("true" if v else "false") if isinstance(v, bool) else str(v)) for k, v in params.items()}
+    return {
+        k: (("true" if v else "false") if isinstance(v, bool) else str(v))
+        for k, v in params.items()
+    }
 
 
 @dataclass
@@ -99,7 +114,9 @@ async def serve() -> AsyncIterator[Starter]:
     async with contextlib.AsyncExitStack() as stack:
         session = await stack.enter_async_context(aiohttp.ClientSession())
 
-        async def start(size: str = "tiny", seed: int = 0, ws: Workspace | None = None, **kwargs: Any) -> Env:
+        async def start(
+            size: str = "tiny", seed: int = 0, ws: Workspace | None = None, **kwargs: Any
+        ) -> Env:
             ws = ws or Workspace.generate(size, seed)
             kwargs.setdefault("profile", "unlimited")
             sim = await stack.enter_async_context(serve_simulator(ws, **kwargs))

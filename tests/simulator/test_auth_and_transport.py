@@ -13,12 +13,16 @@ async def test_every_request_style_authenticates(tiny: Env, style: str) -> None:
     assert r.ok, r.body
     assert r.body["channel"]["is_general"] is True
     r = await tiny.client.call("auth.test", style=style)
-    assert r.ok and r.body["team_id"] == tiny.ws.team_id and r.body["user_id"] == tiny.ws.app_user.id
+    assert (
+        r.ok and r.body["team_id"] == tiny.ws.team_id and r.body["user_id"] == tiny.ws.app_user.id
+    )
 
 
 async def test_json_body_values_may_be_typed(tiny: Env) -> None:
     ch = tiny.ws.channels[1]
-    r = await tiny.client.call("conversations.history", style="json", channel=ch.id, limit=3, inclusive=True)
+    r = await tiny.client.call(
+        "conversations.history", style="json", channel=ch.id, limit=3, inclusive=True
+    )
     assert r.ok and len(r.body["messages"]) == 3
 
 

@@ -17,7 +17,9 @@ async def _load_everything(
 ) -> tuple[set[str], list[tuple[str, str]]]:
     """A perfect loader: channels, history, then the replies of every thread parent."""
     channels = set()
-    for page in await c.pages("conversations.list", types="public_channel,private_channel", limit=7):
+    for page in await c.pages(
+        "conversations.list", types="public_channel,private_channel", limit=7
+    ):
         channels |= {ch["id"] for ch in page["channels"] if ch["is_member"]}
     keys: list[tuple[str, str]] = []
     for cid in sorted(channels):
@@ -29,7 +31,9 @@ async def _load_everything(
                     parents.append(m["ts"])
         for ts in parents:
             seen_parent = 0
-            for page in await c.pages("conversations.replies", channel=cid, ts=ts, limit=replies_limit):
+            for page in await c.pages(
+                "conversations.replies", channel=cid, ts=ts, limit=replies_limit
+            ):
                 for m in page["messages"]:
                     if m["ts"] == ts:
                         seen_parent += 1
@@ -41,8 +45,12 @@ async def _load_everything(
     return channels, keys
 
 
-@pytest.mark.parametrize(("size", "h_limit", "r_limit"), [("tiny", 7, 4), ("tiny", 200, 1000), ("small", 150, 40)])
-async def test_full_pagination_equals_truth(serve: Starter, size: str, h_limit: int, r_limit: int) -> None:
+@pytest.mark.parametrize(
+    ("size", "h_limit", "r_limit"), [("tiny", 7, 4), ("tiny", 200, 1000), ("small", 150, 40)]
+)
+async def test_full_pagination_equals_truth(
+    serve: Starter, size: str, h_limit: int, r_limit: int
+) -> None:
     env = await serve(size)
     truth = env.ws.truth()
     channels, keys = await _load_everything(env.client, h_limit, r_limit)
@@ -82,14 +90,22 @@ async def test_invalid_cursor(tiny: Env) -> None:
     # a history cursor of another channel is not valid here
     first = await c.call("conversations.history", channel=ch.id, limit=2)
     other = tiny.ws.channels[0]
-    r = await c.call("conversations.history", channel=other.id, cursor=first.body["response_metadata"]["next_cursor"])
+    r = await c.call(
+        "conversations.history",
+        channel=other.id,
+        cursor=first.body["response_metadata"]["next_cursor"],
+    )
     assert r.error == "invalid_cursor"
     for method in ("users.list", "conversations.list"):
         assert (await c.call(method, cursor="%%%")).error == "invalid_cursor"
-    assert (await c.call("conversations.members", channel=ch.id, cursor="abc")).error == "invalid_cursor"
+    assert (
+        await c.call("conversations.members", channel=ch.id, cursor="abc")
+    ).error == "invalid_cursor"
 
 
-async def test_conversations_list_exclude_archived_can_give_empty_page_with_cursor(serve: Starter) -> None:
+async def test_conversations_list_exclude_archived_can_give_empty_page_with_cursor(
+    serve: Starter,
+) -> None:
     env = await serve("small")
     pages = await env.client.pages(
         "conversations.list", types="public_channel,private_channel", exclude_archived=True, limit=1
@@ -106,16 +122,26 @@ async def test_conversations_list_types(tiny: Env) -> None:
     ws = tiny.ws
     public = {ch["id"] for p in await c.pages("conversations.list") for ch in p["channels"]}
     assert public == {ch.id for ch in ws.channels if not ch.is_private}
-    private = {ch["id"] for p in await c.pages("conversations.list", types="private_channel") for ch in p["channels"]}
+    private = {
+        ch["id"]
+        for p in await c.pages("conversations.list", types="private_channel")
+        for ch in p["channels"]
+    }
     assert private == {ch.id for ch in ws.channels if ch.is_private and ch.is_member}
     assert (await c.call("conversations.list", types="im,mpim")).body["channels"] == []
-    assert (await c.call("conversations.list", types="public_channel,bogus")).error == "invalid_types"
+    assert (
+        await c.call("conversations.list", types="public_channel,bogus")
+    ).error == "invalid_types"
 
 
 async def test_history_newest_first_and_bounds(tiny: Env) -> None:
     c = tiny.client
     ch = tiny.ws.channels[1]
-    all_ts = [m["ts"] for p in await c.pages("conversations.history", channel=ch.id, limit=50) for m in p["messages"]]
+    all_ts = [
+        m["ts"]
+        for p in await c.pages("conversations.history", channel=ch.id, limit=50)
+        for m in p["messages"]
+    ]
     assert all_ts == sorted(all_ts, reverse=True)
     lo, hi = all_ts[30], all_ts[10]
 
@@ -140,7 +166,12 @@ async def test_history_cursor_survives_new_messages(tiny: Env) -> None:
     ch = tiny.ws.channels[1]
     first = await c.call("conversations.history", channel=ch.id, limit=5)
     tiny.ws.post_message(ch.id, text="posted between pages")
-    rest = await c.pages("conversations.history", channel=ch.id, limit=5, cursor=first.body["response_metadata"]["next_cursor"])
+    rest = await c.pages(
+        "conversations.history",
+        channel=ch.id,
+        limit=5,
+        cursor=first.body["response_metadata"]["next_cursor"],
+    )
     got = [m["ts"] for m in first.body["messages"]] + [m["ts"] for p in rest for m in p["messages"]]
     assert len(got) == len(set(got))
     assert all(m["text"] != "posted between pages" for p in rest for m in p["messages"])
@@ -176,11 +207,16 @@ async def test_replies_parent_first(serve: Starter, every_page: bool) -> None:
 async def test_replies_bounds_filter_replies_not_parent(tiny: Env) -> None:
     cid, ts, n = _thread(tiny.ws, 16)
     c = tiny.client
-    full = [m["ts"] for m in (await c.call("conversations.replies", channel=cid, ts=ts)).body["messages"]]
+    full = [
+        m["ts"]
+        for m in (await c.call("conversations.replies", channel=cid, ts=ts)).body["messages"]
+    ]
     assert full[0] == ts and len(full) == n + 1
     r = await c.call("conversations.replies", channel=cid, ts=ts, oldest=full[3], latest=full[8])
     assert [m["ts"] for m in r.body["messages"]] == [ts] + full[4:8]
-    r = await c.call("conversations.replies", channel=cid, ts=ts, oldest=full[3], latest=full[8], inclusive=True)
+    r = await c.call(
+        "conversations.replies", channel=cid, ts=ts, oldest=full[3], latest=full[8], inclusive=True
+    )
     assert [m["ts"] for m in r.body["messages"]] == [ts] + full[3:9]
 
 
@@ -207,7 +243,9 @@ async def test_replies_of_a_non_parent_returns_just_it(tiny: Env) -> None:
         ("users.list", None, 1000),
     ],
 )
-async def test_limit_defaults_and_clamping(serve: Starter, method: str, default: int | None, maximum: int) -> None:
+async def test_limit_defaults_and_clamping(
+    serve: Starter, method: str, default: int | None, maximum: int
+) -> None:
     ws = Workspace.generate("medium", 0)
     env = await serve(ws=ws)
     big = max((ch for ch in ws.channels if ch.is_member), key=lambda ch: ch.n_top)
@@ -221,10 +259,14 @@ async def test_limit_defaults_and_clamping(serve: Starter, method: str, default:
     elif method == "conversations.members":
         params = {"channel": general.id}
     else:
-        params = {"types": "public_channel,private_channel"} if method == "conversations.list" else {}
-    key = {"conversations.list": "channels", "users.list": "members", "conversations.members": "members"}.get(
-        method, "messages"
-    )
+        params = (
+            {"types": "public_channel,private_channel"} if method == "conversations.list" else {}
+        )
+    key = {
+        "conversations.list": "channels",
+        "users.list": "members",
+        "conversations.members": "members",
+    }.get(method, "messages")
     extra = 1 if method == "conversations.replies" else 0  # the parent comes on top
 
     async def count(**kw: Any) -> int:

@@ -7,7 +7,7 @@ from collections import Counter
 
 import pytest
 
-from ingest.simulator import SIZES, DEFAULT_TOKEN, SimulatorConfigError, Workspace
+from ingest.simulator import DEFAULT_TOKEN, SIZES, SimulatorConfigError, Workspace
 from ingest.simulator.model import GEN_END, GEN_START, HORIZON_US, US, parse_ts
 
 TS_RE = re.compile(r"^\d{10}\.\d{6}$")
@@ -92,7 +92,10 @@ def test_ts_unique_well_formed_and_in_the_past(small: Workspace) -> None:
         for _, ts in keys[:: max(1, len(keys) // 5000)]:
             assert TS_RE.match(ts)
             us = parse_ts(ts)
-            assert us is not None and GEN_START * US <= us < HORIZON_US < GEN_END * US + 10 * 86400 * US
+            assert (
+                us is not None
+                and GEN_START * US <= us < HORIZON_US < GEN_END * US + 10 * 86400 * US
+            )
 
 
 def test_top_level_ts_monotone_and_replies_after_parent(small: Workspace) -> None:
@@ -136,7 +139,15 @@ def test_message_kinds_present(small: Workspace) -> None:
         for us, ref in small.iter_history(ch, 1 << 62, -1):
             m = small.render(ch, us, ref)
             seen[m.get("subtype", "plain")] += 1
-            for key in ("reactions", "files", "attachments", "blocks", "edited", "reply_count", "root"):
+            for key in (
+                "reactions",
+                "files",
+                "attachments",
+                "blocks",
+                "edited",
+                "reply_count",
+                "root",
+            ):
                 seen[key] += key in m
     for key in ("plain", "bot_message", "channel_join", "thread_broadcast"):
         assert seen[key] > 0, key

@@ -1,0 +1,332 @@
+"""The flows: `slack_pipeline` (the nightly load) and `slack_shard` (one shard of channel
+history as its own flow run, for the distributed path).
+
+In-process (default): the flow plans the channels, loads metadata and users, and submits
+one `load_channel_history` task per shard (`.submit()`: threads of this process, sharing
+one Slack budget), held to the `slack-history` tag concurrency limit.
+
+Distributed (`shard_deployment="slack_shard/slack-shard"`): each shard becomes a flow run
+of that deployment, picked up by any worker of the work pool; the processes split the
+Slack budget through a lease on the Prefect server (flows.budget).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from prefect import flow, get_run_logger
+from prefect.task_runners import ThreadPoolTaskRunner
+
+from flows.artifacts import artifact_key
+from flows.budget import budget_lease, budget_limit_name, budget_slots, slots_per_process
+from flows.config import (
+    resolve,
+    settings_from_params,
+    settings_to_params,
+    target_from_params,
+    target_to_params,
+)
+from flows.errors import exception_of, explain_line, is_fatal, notify_failure
+from flows.limits import HISTORY_TAG, ensure_load_lock, ensure_tag_limit, load_lock
+from flows.progress import ProgressBoard
+from flows.sharding import assign_shards
+from flows.state import collect_seed_states, settle_pending
+from flows.tasks import (
+    DEFAULT_BACKOFF_S,
+    RETRIES,
+    get_resources,
+    get_users,
+    load_channel_history,
+    load_channels,
+    retry_options,
+)
+
+POLL_S = 1.0
+SHARD_RESULT_MARK = "slack-ingest shard result"
+
+
+class ShardFailed(RuntimeError):
+    """Part of the load failed (after retries); the message says which part and why."""
+
+
+def _logger() -> Any:
+    try:
+        return get_run_logger()
+    except Exception:  # noqa: BLE001 - outside a run context
+        return logging.getLogger("flows")
+
+
+def _flow_run_id() -> str | None:
+    from prefect.runtime import flow_run
+
+    return str(flow_run.id) if flow_run.id else None
+
+
+@dataclass
+class RunContext:
+    settings: dict[str, Any]
+    target: dict[str, Any]
+    n_shards: int
+    max_concurrency: int
+    budget_name: str
+    slots: int
+    backoff_s: float
+    retries: int
+    started: float
+
+    def task_options(self) -> dict[str, Any]:
+        return retry_options(self.backoff_s, self.retries)
+
+    def summary(self, mode: str) -> dict[str, Any]:
+        return {"mode": mode, "n_shards": self.n_shards, "max_concurrency": self.max_concurrency,
+                "target": self.target, "flow_run_id": _flow_run_id()}
+
+
+@flow(name="slack_pipeline", on_failure=[notify_failure],
+      task_runner=ThreadPoolTaskRunner(max_workers=32))
+def slack_pipeline(
+    channels: list[str] | None = None,
+    start_date: str | None = None,
+    destination: str | None = None,
+    shards: int = 4,
+    max_concurrency: int = 4,
+    profile: str | None = None,
+    end_date: str | None = None,
+    exclude_channels: list[str] | None = None,
+    duckdb_path: str | None = None,
+    dataset: str | None = None,
+    base_url: str | None = None,
+    time_scale: float | None = None,
+    lookback_days: float | None = None,
+    include_private: bool | None = None,
+    exclude_archived: bool | None = None,
+    auto_join: bool | None = None,
+    fast_path: bool | None = None,
+    pipelines_dir: str | None = None,
+    shard_deployment: str | None = None,
+    retries: int = RETRIES,
+    retry_backoff_s: float = DEFAULT_BACKOFF_S,
+) -> dict[str, Any]:
+    """Load a Slack workspace into one dataset: channel history sharded over parallel
+    tasks (or over workers, with `shard_deployment`). Options left unset come from dlt
+    config (`.dlt/config.toml`, environment) as for `slack-ingest run`. The token comes
+    from a Prefect Secret block or dlt secrets, never from a parameter."""
+    from flows.secrets import get_token
+    from ingest.preflight import preflight
+    from ingest.source.settings import ConfigError
+
+    started = time.monotonic()
+    if shards < 1 or max_concurrency < 1 or retries < 0:
+        raise ConfigError("shards and max concurrency must be >= 1, retries >= 0")
+    settings, target = resolve(
+        {"channels": channels, "start_date": start_date, "end_date": end_date,
+         "exclude_channels": exclude_channels, "profile": profile, "base_url": base_url,
+         "time_scale": time_scale, "lookback_days": lookback_days,
+         "include_private": include_private, "exclude_archived": exclude_archived,
+         "auto_join": auto_join, "fast_path": fast_path},
+        {"destination": destination, "duckdb_path": duckdb_path, "dataset": dataset,
+         "pipelines_dir": pipelines_dir})
+    # Fails fast (no retry) on a bad token, a missing scope or an unreachable API.
+    team_id = preflight(get_token(), settings.replace(channels=(), exclude_channels=()))["team_id"]
+    ensure_tag_limit(HISTORY_TAG, max_concurrency)
+    ensure_load_lock(target)
+    ctx = RunContext(settings=settings_to_params(settings), target=target_to_params(target),
+                     n_shards=shards, max_concurrency=max_concurrency,
+                     budget_name=budget_limit_name(team_id), slots=budget_slots(),
+                     backoff_s=retry_backoff_s, retries=retries, started=started)
+    _logger().info("slack load: %s shards, max concurrency %s, %s %s, dataset %s", shards,
+                   max_concurrency, target.destination, target.location(), target.dataset)
+    run = _run_distributed(ctx, shard_deployment) if shard_deployment else _run_in_process(ctx)
+    return _finish(ctx, run)
+
+
+def _run_in_process(ctx: RunContext) -> dict[str, Any]:
+    target = target_from_params(ctx.target)
+    lock = load_lock(target)
+    out = ctx.summary("in-process")
+    opts = ctx.task_options()
+    # The whole budget: every task of this process shares the client's buckets.
+    with budget_lease(ctx.budget_name, ctx.slots, ctx.slots):
+        out["settled"] = settle_pending(target, lock=lock)
+        plan = get_resources.with_options(**opts)(ctx.settings)
+        groups = assign_shards(plan["readable"], ctx.n_shards)
+        seeds = collect_seed_states(target, plan["readable"], lock=lock)
+        key = _flow_run_id() or "local"
+        with ProgressBoard(key, len(plan["readable"]),
+                           artifact_key=artifact_key("progress", target)):
+            meta = [load_channels.with_options(**opts).submit(ctx.settings, ctx.target),
+                    get_users.with_options(**opts).submit(ctx.settings, ctx.target)]
+            history = [
+                (i, ids, load_channel_history.with_options(**opts).submit(
+                    ctx.settings, ctx.target, i, ctx.n_shards, ids,
+                    seeds={c: seeds[c] for c in ids if c in seeds}, progress_key=key))
+                for i, ids in enumerate(groups) if ids]
+            shard_results = [_outcome(f, i, ctx.n_shards, ids) for i, ids, f in history]
+            meta_results = [_outcome(f, None, ctx.n_shards, []) for f in meta]
+    return {**out, "plan": plan, "shards": shard_results, "meta": meta_results}
+
+
+def _outcome(future: Any, index: int | None, n: int, ids: list[str]) -> dict[str, Any]:
+    """A task's result dict, or a failure record (never raises)."""
+    future.wait()
+    state = future.state
+    if state.is_completed():
+        return {**future.result(), "state": "ok"}
+    exc = exception_of(state)
+    return {"state": "failed", "error": explain_line(exc) if exc else (state.message or "failed"),
+            "fatal": bool(exc is not None and is_fatal(exc)), "exception": exc,
+            "shard_index": index, "n_shards": n,
+            "label": f"{index + 1}/{n}" if index is not None else "metadata", "channels": ids}
+
+
+def _run_distributed(ctx: RunContext, deployment: str) -> dict[str, Any]:
+    target = target_from_params(ctx.target)
+    out = ctx.summary("distributed")
+    opts = ctx.task_options()
+    # This process's own Slack work (plan, metadata, users) holds the whole budget, then
+    # hands it over to the shard runs.
+    with budget_lease(ctx.budget_name, ctx.slots, ctx.slots):
+        out["settled"] = settle_pending(target, lock=load_lock(target))
+        plan = get_resources.with_options(**opts)(ctx.settings)
+        meta = [load_channels.with_options(**opts).submit(ctx.settings, ctx.target),
+                get_users.with_options(**opts).submit(ctx.settings, ctx.target)]
+        meta_results = [_outcome(f, None, ctx.n_shards, []) for f in meta]
+    groups = [(i, ids) for i, ids in enumerate(assign_shards(plan["readable"], ctx.n_shards))
+              if ids]
+    parallel = max(1, min(ctx.max_concurrency, len(groups)))
+    occupy = slots_per_process(parallel, ctx.slots, settings_from_params(ctx.settings))
+    budget = {"name": ctx.budget_name, "occupy": occupy, "slots": ctx.slots}
+    with ProgressBoard(_flow_run_id() or "local", len(plan["readable"]),
+                       artifact_key=artifact_key("progress", target)) as board:
+        shard_results = _dispatch_shards(ctx, deployment, groups, budget, board)
+    return {**out, "plan": plan, "shards": shard_results, "meta": meta_results,
+            "budget": budget}
+
+
+def _dispatch_shards(ctx: RunContext, deployment: str, groups: list[tuple[int, list[str]]],
+                     budget: dict[str, Any], board: ProgressBoard) -> list[dict[str, Any]]:
+    """One flow run of the shard deployment per shard; wait for all of them."""
+    from prefect.client.orchestration import get_client
+    from prefect.deployments import run_deployment
+
+    runs: dict[Any, tuple[int, list[str]]] = {}
+    for i, ids in groups:
+        fr = run_deployment(
+            deployment, timeout=0, flow_run_name=f"history shard {i + 1}/{ctx.n_shards}",
+            parameters={"settings": ctx.settings, "target": ctx.target, "shard_index": i,
+                        "n_shards": ctx.n_shards, "channel_ids": ids, "budget": budget,
+                        "retries": ctx.retries, "retry_backoff_s": ctx.backoff_s})
+        runs[fr.id] = (i, ids)
+    results: dict[int, dict[str, Any]] = {}
+    with get_client(sync_client=True) as client:
+        while len(results) < len(runs):
+            for run_id, (i, ids) in runs.items():
+                if i in results:
+                    continue
+                fr = client.read_flow_run(run_id)
+                if fr.state is None or not fr.state.is_final():
+                    continue
+                results[i] = _shard_run_result(client, fr, i, ctx.n_shards, ids)
+                board.finished(f"shard{i}", len(ids))
+            if len(results) < len(runs):
+                time.sleep(POLL_S)
+    return [results[i] for i, _ in groups]
+
+
+def _shard_run_result(client: Any, fr: Any, i: int, n: int, ids: list[str]) -> dict[str, Any]:
+    """What a finished shard flow run published (`publish_shard_result`)."""
+    import json
+
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
+
+    base = {"shard_index": i, "n_shards": n, "label": f"{i + 1}/{n}", "channels": ids,
+            "flow_run": fr.name}
+    if not fr.state.is_completed():
+        why = (fr.state.message or "").strip().splitlines()
+        return {**base, "state": "failed", "fatal": False,
+                "error": f"flow run {fr.name} {fr.state.type.value.lower()}: "
+                         f"{why[0] if why else 'no message'}"}
+    arts = client.read_artifacts(artifact_filter=ArtifactFilter(
+        flow_run_id=ArtifactFilterFlowRunId(any_=[fr.id])))
+    for art in arts:
+        if (art.description or "").startswith(SHARD_RESULT_MARK):
+            data = json.loads(art.data) if isinstance(art.data, str) else art.data
+            row = data[0] if isinstance(data, list) and data else {}
+            return {**base, **json.loads(row.get("result_json") or "{}"), "state": "ok"}
+    return {**base, "state": "failed", "fatal": False,
+            "error": f"flow run {fr.name} published no result"}
+
+
+def publish_shard_result(result: dict[str, Any]) -> None:
+    """A shard run's result as a table artifact: the parent reads it from the server on
+    any machine (a local result file would not be)."""
+    import json
+
+    from prefect.artifacts import create_table_artifact
+
+    progress = result.get("progress") or {}
+    row = {"shard": result.get("label"), "channels": len(result.get("channels") or []),
+           "messages": progress.get("messages", 0), "replies": progress.get("replies", 0),
+           "result_json": json.dumps(result, default=str)}
+    create_table_artifact(table=[row], description=f"{SHARD_RESULT_MARK} {result.get('label')}",
+                          _sync=True)
+
+
+@flow(name="slack_shard", on_failure=[notify_failure])
+def slack_shard(settings: dict[str, Any], target: dict[str, Any], shard_index: int,
+                n_shards: int, channel_ids: list[str], budget: dict[str, Any] | None = None,
+                retries: int = RETRIES, retry_backoff_s: float = DEFAULT_BACKOFF_S
+                ) -> dict[str, Any]:
+    """One shard of channel history as its own flow run (any worker may pick it up).
+    `budget` is the Slack budget lease this process takes: {name, occupy, slots}."""
+    target_obj = target_from_params(target)
+    ensure_load_lock(target_obj)
+    key = _flow_run_id() or f"shard{shard_index}"
+    with ProgressBoard(key, len(channel_ids),
+                       artifact_key=artifact_key(f"progress-shard{shard_index}", target_obj)):
+        result = load_channel_history.with_options(
+            **retry_options(retry_backoff_s, retries))(
+            settings, target, shard_index, n_shards, channel_ids, budget=budget,
+            progress_key=key)
+    publish_shard_result(result)
+    return result
+
+
+def _finish(ctx: RunContext, run: dict[str, Any]) -> dict[str, Any]:
+    """Publish the summary; then fail the run if any part failed (a fatal error as itself,
+    so its one-line explanation reaches the user)."""
+    from flows.artifacts import channel_rows, publish_summary, sum_requests
+
+    target = target_from_params(ctx.target)
+    plan = run.pop("plan", {}) or {}
+    shards, meta = run.get("shards", []), run.get("meta", [])
+    skipped = dict(plan.get("skipped") or {})
+    for s in shards:
+        skipped.update((s.get("progress") or {}).get("skipped") or {})
+    failures = [p for p in shards + meta if p.get("state") != "ok"]
+    exceptions = [p.pop("exception", None) for p in failures]
+    summary = {
+        **run,
+        "ok": not failures,
+        "wall_s": round(time.monotonic() - ctx.started, 3),
+        "channels_planned": len(plan.get("readable") or []),
+        "skipped": skipped,
+        "messages": sum((s.get("progress") or {}).get("messages", 0) for s in shards),
+        "replies": sum((s.get("progress") or {}).get("replies", 0) for s in shards),
+        "requests": sum_requests(shards + meta),
+        "channels": channel_rows(target, shards, skipped),
+    }
+    if failures:
+        summary["error"] = sorted(failures, key=lambda p: not p.get("fatal"))[0].get("error")
+    publish_summary(summary, target)
+    if failures:
+        fatal = next((e for e in exceptions if e is not None and is_fatal(e)), None)
+        if fatal is not None:
+            raise fatal
+        lines = "; ".join(f"{p.get('label')}: {p.get('error')}" for p in failures)
+        raise ShardFailed(f"{len(failures)} part(s) of the load failed ({lines}); "
+                          "rerun to continue")
+    return summary

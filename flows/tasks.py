@@ -1,0 +1,148 @@
+"""The seed's tasks, over ingest/: `get_resources` (plan the channels), `load_channels`
+(team, channels, members), `get_users`, and `load_channel_history` (one shard of channels).
+
+Tasks take only plain, non-secret data (settings and target as dicts, channel ids) and
+read the token where they run. Each writes through its own dlt pipeline of the one
+dataset; with DuckDB the load step takes the writer lock (flows.limits).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from typing import Any
+
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+from prefect.tasks import exponential_backoff
+
+from flows.config import settings_from_params, target_from_params
+from flows.errors import retry_transient
+from flows.limits import HISTORY_TAG, load_lock
+from flows.secrets import get_token
+from flows.sharding import shard_name
+
+RETRIES = 3
+DEFAULT_BACKOFF_S = 10.0
+JITTER = 0.5
+
+RETRY_OPTIONS: dict[str, Any] = {
+    "cache_policy": NO_CACHE,
+    "retries": RETRIES,
+    "retry_delay_seconds": exponential_backoff(backoff_factor=DEFAULT_BACKOFF_S),
+    "retry_jitter_factor": JITTER,
+    "retry_condition_fn": retry_transient,
+}
+
+
+def retry_options(backoff_s: float, retries: int = RETRIES) -> dict[str, Any]:
+    """Per-run retries (`.with_options(**retry_options(s))`): delays s, 2s, 4s, ... with
+    +-50% jitter; transient failures only (`retry_transient`)."""
+    return {"retries": retries,
+            "retry_delay_seconds": exponential_backoff(backoff_factor=backoff_s),
+            "retry_jitter_factor": JITTER}
+
+
+def _attempt() -> int:
+    from prefect.runtime import task_run
+
+    try:
+        return int(task_run.run_count or 1)
+    except (TypeError, ValueError):
+        return 1
+
+
+def _where() -> dict[str, Any]:
+    return {"hostname": socket.gethostname(), "pid": os.getpid(), "ppid": os.getppid()}
+
+
+def _load(settings: dict[str, Any], target: dict[str, Any], *, shard: str,
+          resources: tuple[str, ...], channel_ids: list[str] | None = None,
+          seeds: dict[str, dict[str, Any]] | None = None, progress: Any = None,
+          budget: dict[str, Any] | None = None) -> dict[str, Any]:
+    from flows.budget import apply_share, budget_lease
+    from flows.state import collect_seed_states, settle_pending
+    from ingest.pipeline import run_load
+
+    s = settings_from_params(settings)
+    t = target_from_params(target)
+    lock = load_lock(t)
+    started = time.time()
+    token = get_token()
+    settled = settle_pending(t, [t.pipeline_name(shard)], lock=lock)
+    if "messages" in resources and seeds is None:
+        seeds = collect_seed_states(t, channel_ids, lock=lock)
+
+    def go(share: float) -> Any:
+        return run_load(token, apply_share(s, share), t, progress=progress,
+                        channel_ids=channel_ids, resources=resources, shard=shard,
+                        load_lock=lock, seed_states=seeds)
+
+    if budget:  # a process of a distributed run: lease this process's part of the budget
+        with budget_lease(budget["name"], int(budget["occupy"]), int(budget["slots"])) as share:
+            result = go(share)
+    else:  # the flow process holds the whole budget
+        result = go(1.0)
+    ended = time.time()
+    return {**result.as_dict(), "shard": shard, "started_at": started, "ended_at": ended,
+            "attempt": _attempt(), "settled": settled, **_where()}
+
+
+@task(name="get_resources", **RETRY_OPTIONS)
+def get_resources(settings: dict[str, Any]) -> dict[str, Any]:
+    """Channels to read (ids, sorted) and channels skipped, with why."""
+    from ingest.source import LoadProgress
+    from ingest.source.resources import SlackContext
+
+    s = settings_from_params(settings)
+    plan = SlackContext(get_token(), s, LoadProgress()).plan()
+    return {"readable": plan.readable_ids,
+            "selected": [c["id"] for c in plan.selected],
+            "names": {c["id"]: c.get("name", "") for c in plan.selected},
+            "skipped": dict(plan.skipped)}
+
+
+@task(name="load_channels", **RETRY_OPTIONS)
+def load_channels(settings: dict[str, Any], target: dict[str, Any],
+                  budget: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Team, channels and channel members (pipeline `<base>_meta`)."""
+    return _load(settings, target, shard="meta",
+                 resources=("team", "channels", "channel_members"), budget=budget)
+
+
+@task(name="get_users", **RETRY_OPTIONS)
+def get_users(settings: dict[str, Any], target: dict[str, Any],
+              budget: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Every user, deleted users and bots included (pipeline `<base>_users`)."""
+    return _load(settings, target, shard="users", resources=("users",), budget=budget)
+
+
+def _history_run_name() -> str:
+    from prefect.runtime import task_run
+
+    p = task_run.parameters or {}
+    return f"history shard {int(p.get('shard_index', 0)) + 1}/{p.get('n_shards', '?')}"
+
+
+@task(name="load_channel_history", tags=[HISTORY_TAG], task_run_name=_history_run_name,
+      **RETRY_OPTIONS)
+def load_channel_history(settings: dict[str, Any], target: dict[str, Any], shard_index: int,
+                         n_shards: int, channel_ids: list[str],
+                         seeds: dict[str, dict[str, Any]] | None = None,
+                         budget: dict[str, Any] | None = None,
+                         progress_key: str | None = None) -> dict[str, Any]:
+    """History and thread replies of one shard of channels (pipeline
+    `<base>_shard<i>of<n>`). `seeds`: per-channel states from the dataset's other
+    pipelines (read from the destination here when not given)."""
+    from flows.progress import board_for
+
+    board = board_for(progress_key)
+    progress = board.track(f"shard{shard_index}") if board else None
+    out = _load(settings, target, shard=shard_name(shard_index, n_shards),
+                resources=("messages",), channel_ids=list(channel_ids), seeds=seeds,
+                progress=progress, budget=budget)
+    if board:
+        board.finished(f"shard{shard_index}", len(channel_ids))
+    return {**out, "shard_index": shard_index, "n_shards": n_shards,
+            "label": f"{shard_index + 1}/{n_shards}", "channels": list(channel_ids)}

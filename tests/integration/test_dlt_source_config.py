@@ -1,0 +1,27 @@
+"""`slack_source` works from any dlt pipeline, configured the dlt way (env / toml)."""
+
+from __future__ import annotations
+
+import dlt
+
+from ingest.pipeline import Target
+from ingest.simulator import SimulatorThread, Workspace
+from ingest.source import slack_source
+from tests.integration.helpers import assert_matches_truth
+
+
+def test_slack_source_reads_dlt_config(tmp_path, monkeypatch):
+    ws = Workspace.generate(size="tiny", seed=41)
+    with SimulatorThread(ws, profile="unlimited") as sim:
+        monkeypatch.setenv("SOURCES__SLACK__ACCESS_TOKEN", ws.token)
+        monkeypatch.setenv("SOURCES__SLACK__BASE_URL", sim.base_url)
+        monkeypatch.setenv("SOURCES__SLACK__PROFILE", "unlimited")
+        db = tmp_path / "lib.duckdb"
+        pipeline = dlt.pipeline("my_slack", destination=dlt.destinations.duckdb(str(db)),
+                                dataset_name="slack", pipelines_dir=str(tmp_path / "pl"))
+        pipeline.run(slack_source())
+    assert_matches_truth(Target(duckdb_path=str(db)), ws.truth())
+    # the token went nowhere near dlt's state or trace
+    for path in (tmp_path / "pl").rglob("*"):
+        if path.is_file():
+            assert ws.token.encode() not in path.read_bytes(), path

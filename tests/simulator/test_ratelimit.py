@@ -1,0 +1,120 @@
+"""Server-side budgets: 429 + Retry-After over budget, none when paced, shared by tokens."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+from ingest.simulator.ratelimit import METHOD_TIERS, TIER_RATES, format_retry_after, method_budget
+
+from .conftest import Starter
+
+
+def test_tier_table() -> None:
+    assert TIER_RATES == {
+        "tier1": (1.0, 2),
+        "tier2": (20.0, 5),
+        "tier3": (50.0, 10),
+        "tier4": (100.0, 20),
+        "auth.test": (600.0, 50),
+    }
+    assert METHOD_TIERS["conversations.history"] == "tier3"
+    assert METHOD_TIERS["users.list"] == "tier2" and METHOD_TIERS["users.info"] == "tier4"
+    assert method_budget("internal", "conversations.replies") == (50.0, 10)
+    assert method_budget("marketplace", "conversations.replies") == (50.0, 10)
+    assert method_budget("unlisted", "conversations.replies") == (1.0, 2)
+    assert method_budget("unlisted", "conversations.list") == (20.0, 5)
+    assert method_budget("unlimited", "conversations.history") is None
+
+
+def test_retry_after_format() -> None:
+    assert format_retry_after(0.75, 60) == "0.75"
+    assert format_retry_after(0.0001, 60) == "0.001"
+    assert format_retry_after(1.2, 60) == "1.2"
+    assert format_retry_after(0.2, 1) == "1"  # Slack sends whole seconds, rounded up
+    assert format_retry_after(59.01, 1) == "60"
+
+
+async def test_burst_then_429_with_fractional_retry_after(serve: Starter) -> None:
+    env = await serve("tiny", profile="internal", time_scale=60)
+    cid = env.ws.channels[1].id
+    # tier 3 at 60x: 50 per second, burst 10; 25 requests at once must overflow
+    results = await asyncio.gather(
+        *(env.client.call("conversations.history", channel=cid, limit=1) for _ in range(25))
+    )
+    limited = [r for r in results if r.status == 429]
+    assert limited and sum(r.ok for r in results) >= 10
+    for r in limited:
+        assert r.body == {"ok": False, "error": "ratelimited"}
+        wait = float(r.headers["Retry-After"])
+        assert 0 < wait <= 0.021  # one token of 50/min is 1.2 Slack-seconds = 0.02 s at 60x
+        assert r.headers["Retry-After"].startswith("0.")
+    # after the advertised wait the method works again
+    await asyncio.sleep(max(float(r.headers["Retry-After"]) for r in limited) + 0.05)
+    assert (await env.client.call("conversations.history", channel=cid, limit=1)).ok
+    stats = env.sim.stats()["methods"]["conversations.history"]
+    assert stats["n_429"] == len(limited)
+    assert stats["requests"] == 26
+    # other methods have their own buckets
+    assert (await env.client.call("conversations.info", channel=cid)).ok
+
+
+async def test_integer_retry_after_at_real_time(serve: Starter) -> None:
+    env = await serve("tiny", profile="unlisted", time_scale=1.0)
+    cid = env.ws.channels[1].id
+    rs = [await env.client.call("conversations.history", channel=cid) for _ in range(3)]
+    assert [r.status for r in rs] == [200, 200, 429]  # tier 1: burst 2
+    assert rs[2].headers["Retry-After"] in ("59", "60")
+
+
+async def test_paced_under_budget_never_429(serve: Starter) -> None:
+    env = await serve("tiny", profile="internal", time_scale=120)
+    cid = env.ws.channels[1].id
+    # tier 2 (users.list) at 120x is 40/s burst 5: 30 requests at ~20/s stay far below it
+    start = time.monotonic()
+    for k in range(30):
+        r = await env.client.call("users.list", limit=2)
+        assert r.status == 200, (k, r.headers)
+        await asyncio.sleep(max(0.0, start + (k + 1) * 0.05 - time.monotonic()))
+    s = env.sim.stats()
+    assert s["methods"]["users.list"]["n_429"] == 0
+    assert s["window_s"] == 0.5
+    assert s["max_window"]["users.list"] <= 20 + 5  # a Slack-minute's rate plus the burst
+    assert (await env.client.call("conversations.history", channel=cid)).ok
+
+
+async def test_all_tokens_share_the_workspace_budget(serve: Starter) -> None:
+    env = await serve("tiny", profile="unlisted", time_scale=60)
+    env.sim.add_token("xoxb-other")
+    cid = env.ws.channels[1].id
+    a = await env.client.call("conversations.replies", channel=cid, ts="1.0")
+    b = await env.client.call("conversations.replies", channel=cid, ts="1.0", token="xoxb-other")
+    c = await env.client.call("conversations.replies", channel=cid, ts="1.0", token="xoxb-other")
+    assert (a.status, b.status, c.status) == (200, 200, 429)
+
+
+async def test_invalid_tokens_do_not_consume_budget(serve: Starter) -> None:
+    env = await serve("tiny", profile="unlisted", time_scale=60)
+    cid = env.ws.channels[1].id
+    for _ in range(5):
+        assert (
+            await env.client.call("conversations.history", channel=cid, token="bad")
+        ).error == "invalid_auth"
+    assert (await env.client.call("conversations.history", channel=cid)).ok
+
+
+@pytest.mark.parametrize("profile", ["unlimited"])
+async def test_unlimited_profile(serve: Starter, profile: str) -> None:
+    env = await serve("tiny", profile=profile, time_scale=1.0)
+    rs = await asyncio.gather(*(env.client.call("users.list") for _ in range(60)))
+    assert all(r.ok for r in rs)
+
+
+async def test_max_window_counts_requests_in_a_slack_minute(serve: Starter) -> None:
+    env = await serve("tiny", profile="unlimited", time_scale=60)
+    await asyncio.gather(*(env.client.call("auth.test") for _ in range(12)))
+    s = env.sim.stats()
+    assert s["window_s"] == 1.0
+    assert s["max_window"]["auth.test"] == 12
