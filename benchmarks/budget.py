@@ -112,6 +112,22 @@ async def _peer(sim: SimProcess, profile: str, time_scale: float, *, mode: str,
             backfill(pager, channel_concurrency=CHANNEL_CONCURRENCY, limits=limits), timeout_s)
 
 
+def fetch_readable_ids(sim: SimProcess, profile: str, time_scale: float) -> list[str]:
+    """The channels whose history the token can read (one conversations.list call)."""
+    from ingest.slack import AsyncSlackClient
+
+    async def go() -> list[str]:
+        async with AsyncSlackClient(sim.token, base_url=sim.base_url, profile=profile,
+                                    time_scale=time_scale) as client:
+            ids: list[str] = []
+            async for page in client.paginate("conversations.list",
+                                              types="public_channel,private_channel"):
+                ids.extend(c["id"] for c in page.get("channels") or [] if c.get("is_member"))
+            return sorted(ids)
+
+    return asyncio.run(go())
+
+
 def _timeline(stats: dict[str, Any]) -> list[list[Any]]:
     return [list(row) for row in stats.get("timeline") or []]
 

@@ -108,35 +108,46 @@ def publish_summary(summary: dict[str, Any], target: Target) -> None:
     channels = summary.get("channels") or []
     if channels:
         create_table_artifact(table=channels, key=artifact_key("channels", target),
-                              description="per channel: rows written this run", _sync=True)
+                              description="per channel: messages and replies, shard, status", _sync=True)
 
 
 def channel_rows(target: Target, shards: list[dict[str, Any]],
                  skipped: dict[str, str]) -> list[dict[str, Any]]:
-    """Per channel: shard, and (DuckDB) messages and replies written by this run's loads."""
-    counts = _loaded_counts(target, [lid for s in shards for lid in s.get("load_ids") or []])
+    """Per channel: shard, status, and messages and replies: read this run when the load's
+    progress reports per-channel counts, else (DuckDB) the totals in the dataset."""
+    totals: dict[str, tuple[int, int]] | None = None
     rows: list[dict[str, Any]] = []
     for s in shards:
+        per_run = (s.get("progress") or {}).get("channels") or {}
         for cid in s.get("channels") or []:
-            n_msg, n_rep = counts.get(cid, (0, 0))
-            rows.append({"channel": cid, "shard": s.get("label", "?"),
-                         "messages": n_msg, "replies": n_rep,
+            if cid in per_run:
+                n_msg = int(per_run[cid].get("messages", 0))
+                n_rep = int(per_run[cid].get("replies", 0))
+                counted = "this run"
+            else:
+                if totals is None:
+                    totals = dataset_counts(target)
+                n_msg, n_rep = totals.get(cid, (0, 0))
+                counted = "in dataset"
+            rows.append({"channel": cid, "shard": s.get("label", "?"), "messages": n_msg,
+                         "replies": n_rep, "counted": counted,
                          "status": skipped.get(cid) or s.get("state", "ok")})
+    listed = {r["channel"] for r in rows}
     for cid, why in sorted(skipped.items()):
-        if not any(r["channel"] == cid for r in rows):
+        if cid not in listed:
             rows.append({"channel": cid, "shard": "-", "messages": 0, "replies": 0,
-                         "status": f"skipped: {why}"})
+                         "counted": "-", "status": f"skipped: {why}"})
     return rows
 
 
-def _loaded_counts(target: Target, load_ids: list[str]) -> dict[str, tuple[int, int]]:
-    if target.destination != "duckdb" or not load_ids:
+def dataset_counts(target: Target) -> dict[str, tuple[int, int]]:
+    """channel -> (messages, thread replies) in a DuckDB dataset ({} elsewhere)."""
+    if target.destination != "duckdb":
         return {}
     import duckdb
 
-    ids = ", ".join("'" + lid.replace("'", "") + "'" for lid in load_ids)
     sql = (f"select channel_id, count(*), count(*) filter (where is_reply) "
-           f"from {target.dataset}.messages where _dlt_load_id in ({ids}) group by channel_id")
+           f"from {target.dataset}.messages group by channel_id")
     try:
         con = duckdb.connect(target.location(), read_only=True)
     except duckdb.Error:

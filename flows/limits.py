@@ -13,6 +13,7 @@ Every lock is taken with `strict=True`: a missing limit is an error, never a sil
 from __future__ import annotations
 
 import hashlib
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any
@@ -67,12 +68,56 @@ def ensure_load_lock(target: Target) -> str | None:
     return name
 
 
+_LOCAL: dict[str, threading.Lock] = {}
+_HELD: dict[str, int] = {}
+_LOCAL_GUARD = threading.Lock()
+
+
+def _local_lock(name: str) -> threading.Lock:
+    with _LOCAL_GUARD:
+        return _LOCAL.setdefault(name, threading.Lock())
+
+
+def _holds(name: str) -> bool:
+    with _LOCAL_GUARD:
+        return _HELD.get(name, 0) > 0
+
+
 @contextmanager
-def _held(name: str) -> Iterator[None]:
+def hold_writer(target: Target) -> Iterator[None]:
+    """Make this process the DuckDB file's writer for a while (the in-process flow: one
+    server round trip instead of one per load step); its threads still take turns on the
+    local lock. A no-op for destinations without a load lock."""
+    if target.destination != "duckdb":
+        yield
+        return
     from prefect.concurrency.sync import concurrency
 
+    name = load_lock_name(target)
     with concurrency(name, occupy=1, strict=True, lease_duration=LOCK_LEASE_S):
-        yield
+        with _LOCAL_GUARD:
+            _HELD[name] = _HELD.get(name, 0) + 1
+        try:
+            yield
+        finally:
+            with _LOCAL_GUARD:
+                _HELD[name] -= 1
+
+
+@contextmanager
+def _held(name: str) -> Iterator[None]:
+    """Threads of one process queue on a local lock first, so only one of them at a time
+    asks the server (no polling among siblings: the handover is immediate); the global
+    limit (taken here, or held for the whole run by `hold_writer`) serializes writers
+    across processes and machines."""
+    from prefect.concurrency.sync import concurrency
+
+    with _local_lock(name):
+        if _holds(name):
+            yield
+            return
+        with concurrency(name, occupy=1, strict=True, lease_duration=LOCK_LEASE_S):
+            yield
 
 
 def load_lock(target: Target) -> Callable[[], AbstractContextManager[Any]] | None:

@@ -30,7 +30,13 @@ from flows.config import (
     target_to_params,
 )
 from flows.errors import exception_of, explain_line, is_fatal, notify_failure
-from flows.limits import HISTORY_TAG, ensure_load_lock, ensure_tag_limit, load_lock
+from flows.limits import (
+    HISTORY_TAG,
+    ensure_load_lock,
+    ensure_tag_limit,
+    hold_writer,
+    load_lock,
+)
 from flows.progress import ProgressBoard
 from flows.sharding import assign_shards
 from flows.state import collect_seed_states, settle_pending
@@ -148,8 +154,9 @@ def _run_in_process(ctx: RunContext) -> dict[str, Any]:
     lock = load_lock(target)
     out = ctx.summary("in-process")
     opts = ctx.task_options()
-    # The whole budget: every task of this process shares the client's buckets.
-    with budget_lease(ctx.budget_name, ctx.slots, ctx.slots):
+    # The whole budget (every task of this process shares the client's buckets), and the
+    # DuckDB writer role for the run (its tasks take turns on a local lock).
+    with budget_lease(ctx.budget_name, ctx.slots, ctx.slots), hold_writer(target):
         out["settled"] = settle_pending(target, lock=lock)
         plan = get_resources.with_options(**opts)(ctx.settings)
         groups = assign_shards(plan["readable"], ctx.n_shards)

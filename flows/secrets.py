@@ -1,5 +1,7 @@
 """Where the Slack token comes from inside a flow run: never a parameter.
 
+0. a token given to this process explicitly (`slack-ingest flow run --token`; it stays in
+   this process: the flow and its tasks run here);
 1. a Prefect `Secret` block named by `SLACK_INGEST_SECRET_BLOCK` (default `slack-token`),
    if it exists on the Prefect server the run talks to;
 2. otherwise dlt's providers (`.dlt/secrets.toml` `[sources.slack] access_token`, or the
@@ -15,6 +17,14 @@ import os
 
 DEFAULT_SECRET_BLOCK = "slack-token"
 SECRET_BLOCK_ENV = "SLACK_INGEST_SECRET_BLOCK"
+_explicit: list[str] = []
+
+
+def set_explicit_token(token: str | None) -> None:
+    """Use this token for runs in this process (None: forget it)."""
+    _explicit.clear()
+    if token:
+        _explicit.append(token)
 
 
 def secret_block_name() -> str:
@@ -38,7 +48,7 @@ def get_token() -> str:
     from ingest.config import resolve_token
     from ingest.source.settings import check_token
 
-    token = _from_block(secret_block_name())
+    token = _explicit[0] if _explicit else _from_block(secret_block_name())
     if not token:
         token = resolve_token()
     return check_token(token)

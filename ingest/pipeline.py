@@ -22,7 +22,7 @@ from dlt.common.destination import Destination
 
 from ingest.reconcile import reconcile
 from ingest.source import LoadProgress, LoadSettings, make_source
-from ingest.source.resources import MessageStream, SlackContext
+from ingest.source.resources import MessageStream, SlackContext, start_history
 from ingest.source.settings import ConfigError, check_token
 
 DEFAULT_DUCKDB_PATH = "slack_ingest.duckdb"
@@ -164,6 +164,8 @@ def run_load(token: str, settings: LoadSettings, target: Target, *,
     deleted = 0
     include = resources
     try:
+        if "messages" in include:
+            start_history(pipeline, ctx, stream, channel_ids, seed_states)
         # Slices: each extract ends at a channel checkpoint after ~slice_rows rows and is
         # loaded with the state it reached, so a killed run resumes near where it stopped.
         while True:

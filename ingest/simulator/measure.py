@@ -36,7 +36,9 @@ def _spawn(size: str, seed: int) -> tuple[subprocess.Popen[str], str, str]:
         f"run_simulator_cli(port=0, size={size!r}, seed={seed}, profile='unlimited')\n"
     )
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, env=env)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, env=env
+    )
     assert proc.stdout is not None
     line = proc.stdout.readline()
     words = line.split()
@@ -45,7 +47,9 @@ def _spawn(size: str, seed: int) -> tuple[subprocess.Popen[str], str, str]:
     return proc, base, token
 
 
-async def _page_history(base: str, token: str, channels: list[str], concurrency: int, max_pages: int) -> dict[str, Any]:
+async def _page_history(
+    base: str, token: str, channels: list[str], concurrency: int, max_pages: int
+) -> dict[str, Any]:
     pages = messages = 0
     latencies: list[float] = []
     queue = list(channels)
@@ -60,7 +64,10 @@ async def _page_history(base: str, token: str, channels: list[str], concurrency:
                 cursor = ""
                 while pages < max_pages:
                     t = time.perf_counter()
-                    async with s.post(base + "conversations.history", data={"channel": cid, "limit": "200", "cursor": cursor}) as r:
+                    async with s.post(
+                        base + "conversations.history",
+                        data={"channel": cid, "limit": "200", "cursor": cursor},
+                    ) as r:
                         body = orjson.loads(await r.read())
                     latencies.append(time.perf_counter() - t)
                     assert body["ok"], body
@@ -95,7 +102,9 @@ def measure_speed(size: str, concurrency: int, max_pages: int, seed: int = 0) ->
     proc, base, token = _spawn(size, seed)
     try:
         server = psutil.Process(proc.pid)
-        result = asyncio.run(_page_history(base, token, _biggest_readable(ws, 64), concurrency, max_pages))
+        result = asyncio.run(
+            _page_history(base, token, _biggest_readable(ws, 64), concurrency, max_pages)
+        )
         result["server_rss_mib"] = round(server.memory_info().rss / 2**20, 1)
     finally:
         proc.terminate()
@@ -123,7 +132,9 @@ def measure_truth(sizes: tuple[str, ...] = SIZES) -> dict[str, Any]:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--only", choices=("speed", "large", "truth"), default=None)
     ap.add_argument("--size", default="medium")
     ap.add_argument("--concurrency", type=int, default=8)

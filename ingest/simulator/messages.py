@@ -29,6 +29,8 @@ from .textgen import text_length, text_slice
 Ref = tuple  # ("t", i) | ("r", p, j) | ("x", us)
 
 _TOP, _THREAD, _REPLY, _BODY, _RBODY, _AUTHOR = 1, 2, 3, 4, 5, 6
+_G, _M = 0x9E3779B97F4A7C15, (1 << 64) - 1
+_C1, _C2 = 0xBF58476D1CE4E5B9, 0x94D049BB133111EB
 JOIN_FRAC = 0.025
 BOT_FRAC = 0.06
 EMPTY_TS = "0000000000.000000"
@@ -42,6 +44,7 @@ class MessageModel:
     domain: str
     users: list[User]
     bots: list[User]  # integration bots that post bot_message (not the app user)
+    _tcache: dict[tuple[int, int], Any]  # see thread_ctx
 
     # ---------------------------------------------------------------- derivation
     def top_us(self, ch: Channel, i: int) -> int:
@@ -73,14 +76,74 @@ class MessageModel:
         base = self.top_us(ch, p) // US + 1
         return base, step, REPLY_MICRO + p % REPLY_MICRO, h
 
+    def thread_ctx(
+        self, ch: Channel, p: int
+    ) -> tuple[int, tuple[int, int, int, int], list[str], int, str, int]:
+        """(n, thread(), pool, parent ts, parent author, mix prefix) of generated thread p.
+
+        Pure functions of the generated data, cached (bounded) because every reply needs them.
+        """
+        key = (ch.idx, p)
+        ctx = self._tcache.get(key)
+        if ctx is None:
+            n = self.nrep(ch, p)
+            th = self.thread(ch, p, n)
+            hp = splitmix64(ch.hkey ^ p)
+            ctx = (n, th, self.pool(ch, th, n), self.top_us(ch, p), self.top_author(ch, p), hp)
+            if len(self._tcache) >= 20_000:
+                self._tcache.clear()
+            self._tcache[key] = ctx
+        return ctx
+
     def reply_us(self, ch: Channel, p: int, j: int, th: tuple[int, int, int, int]) -> int:
         base, step, micro, _ = th
         return (base + j * step + mix_from(ch.hkey, p, j, _REPLY) % step) * US + micro
 
-    def top_author(self, ch: Channel, i: int) -> str:
+    @staticmethod
+    def body_hash(ch: Channel, i: int) -> int:
+        """The hash every content choice of top-level message i derives from."""
+        return splitmix64(splitmix64(ch.hkey ^ i) ^ _BODY)
+
+    @staticmethod
+    def all_top_us(ch: Channel) -> list[int]:
+        """top_us(ch, i) for every i, with splitmix64 inlined (truth of `large` is ~1.5M)."""
+        hk, start, gap, out = ch.hkey, ch.start, ch.gap, []
+        app = out.append
+        for i in range(ch.n_top):
+            z = ((hk ^ i) + _G) & _M
+            z = ((z ^ (z >> 30)) * _C1) & _M
+            z = ((z ^ (z >> 27)) * _C2) & _M
+            z = ((z ^ (z >> 31) ^ _TOP) + _G) & _M
+            z = ((z ^ (z >> 30)) * _C1) & _M
+            z = ((z ^ (z >> 27)) * _C2) & _M
+            h = z ^ (z >> 31)
+            app((start + i * gap + h % gap) * US + (h >> 32) % REPLY_MICRO)
+        return out
+
+    @staticmethod
+    def all_reply_us(ch: Channel, p: int, n: int, th: tuple[int, int, int, int]) -> list[int]:
+        """reply_us(ch, p, j, th) for every j < n, inlined like all_top_us."""
+        base, step, micro, _ = th
+        hp = splitmix64(ch.hkey ^ p)
+        out = []
+        app = out.append
+        for j in range(n):
+            z = ((hp ^ j) + _G) & _M
+            z = ((z ^ (z >> 30)) * _C1) & _M
+            z = ((z ^ (z >> 27)) * _C2) & _M
+            z = ((z ^ (z >> 31) ^ _REPLY) + _G) & _M
+            z = ((z ^ (z >> 30)) * _C1) & _M
+            z = ((z ^ (z >> 27)) * _C2) & _M
+            h = z ^ (z >> 31)
+            app((base + j * step + h % step) * US + micro)
+        return out
+
+    def top_author(self, ch: Channel, i: int, h: int | None = None) -> str:
         if i == 0:
             return ch.creator
-        return ch.authors[mix_from(ch.hkey, i, _AUTHOR) % len(ch.authors)]
+        if h is None:
+            h = self.body_hash(ch, i)
+        return ch.authors[(h & 0xFFFFFF) % len(ch.authors)]
 
     def author_of(self, ch: Channel, ref: Ref) -> str:
         """User id of a message's author (a bot message's bot user)."""
@@ -91,18 +154,18 @@ class MessageModel:
             th = self.thread(ch, ref[1], n)
             return self.reply_author(ch, ref[1], ref[2], self.pool(ch, th, n))
         if self.top_kind(ch, ref[1]) == "bot":
-            d = Draw(mix_from(ch.hkey, ref[1], _BODY))
-            d.u64()
-            return d.pick(self.bots).id
+            return Draw(self.body_hash(ch, ref[1])).pick(self.bots).id
         return self.top_author(ch, ref[1])
 
-    def top_kind(self, ch: Channel, i: int) -> str:
+    def top_kind(self, ch: Channel, i: int, h: int | None = None) -> str:
         """ "join", "parent", "bot" or "user"."""
         if i == 0:
             return "join"
         if self.nrep(ch, i):
             return "parent"
-        u = (mix_from(ch.hkey, i, _BODY) >> 11) / 9007199254740992.0
+        if h is None:
+            h = self.body_hash(ch, i)
+        u = (h >> 11) / 9007199254740992.0
         if u < JOIN_FRAC:
             return "join"
         if u < JOIN_FRAC + BOT_FRAC and self.bots:
@@ -233,10 +296,9 @@ class MessageModel:
         self, ch: Channel, parent_us: int, parent_ref: Ref, lo_excl: int, hi_excl: int
     ) -> Iterator[tuple[int, Ref]]:
         """Live replies of a thread with lo_excl < ts < hi_excl, oldest first."""
-        n = self.gen_thread_n(ch, parent_ref)
-        if n:
+        if self.gen_thread_n(ch, parent_ref):
             p = parent_ref[1]
-            th = self.thread(ch, p, n)
+            n, th = self.thread_ctx(ch, p)[:2]
             reply_us = self.reply_us
             j = bisect_left(range(n), lo_excl + 1, key=lambda k: reply_us(ch, p, k, th))
             while j < n:
@@ -295,31 +357,36 @@ class MessageModel:
     def _body(
         self, d: Draw, ch: Channel, us: int, user: str, text: str | None = None
     ) -> dict[str, Any]:
-        """A plain user message as Slack's clients post it."""
+        """A plain user message as Slack's clients post it.
+
+        One 64-bit draw is cut into 10-bit fields for the yes/no choices (speed).
+        """
+        a = d.u64()
+        b = d.u64()
         if text is None:
-            text = text_slice(d.u64(), text_length(d.uniform()))
-            if d.chance(0.08):
-                text = f"<@{d.pick(ch.authors)}> {text}"
-        ts = ts_str(us)
+            text = text_slice(b, text_length(((a & 0xFFFFF) + 1) / 1048576.0))
+            if (a >> 20) & 1023 < 82:  # 8%
+                text = f"<@{ch.authors[(b >> 40) % len(ch.authors)]}> {text}"
         msg: dict[str, Any] = {
             "user": user,
             "type": "message",
-            "ts": ts,
+            "ts": ts_str(us),
             "client_msg_id": hex_uuid(d.u64()),
             "text": text,
             "team": self.team_id,
         }
-        if d.chance(0.7):
-            msg["blocks"] = render.rich_text_blocks(text, render.block_id(d.u64()))
-        if d.chance(0.05) and us < HORIZON_US:
-            msg["edited"] = {"user": user, "ts": ts_str(us + (1 + d.below(3600)) * US)}
-        if d.chance(0.12):
+        if (a >> 30) & 1023 < 717:  # 70%
+            msg["blocks"] = render.rich_text_blocks(text, f"{(b >> 8) & 0xFFFFF:05x}")
+        if (a >> 40) & 1023 < 51 and us < HORIZON_US:  # 5%
+            msg["edited"] = {"user": user, "ts": ts_str(us + (1 + (b >> 28) % 3600) * US)}
+        if (a >> 50) & 1023 < 123:  # 12%
             msg["reactions"] = render.reactions(d, ch.authors)
-        if d.chance(0.03):
+        k = (b >> 54) & 1023
+        if k < 31:  # 3%
             msg["files"] = render.files(d, user, self.team_id, self.domain, us // US)
             msg["upload"] = False
             msg["display_as_bot"] = False
-        elif d.chance(0.03):
+        elif k < 62:  # 3%
             msg["attachments"] = render.attachments(d)
         return msg
 
@@ -355,18 +422,16 @@ class MessageModel:
         }
 
     def _render_top(self, ch: Channel, i: int, us: int) -> dict[str, Any]:
-        kind = self.top_kind(ch, i)
+        h = self.body_hash(ch, i)
+        kind = self.top_kind(ch, i, h)
         if kind == "join":
-            return self._join(ch, us, self.top_author(ch, i))
-        d = Draw(mix_from(ch.hkey, i, _BODY))
-        d.u64()  # the kind draw
+            return self._join(ch, us, self.top_author(ch, i, h))
+        d = Draw(h)
         if kind == "bot":
             msg = self._bot_message(d, ch, us)
         else:
-            msg = self._body(d, ch, us, self.top_author(ch, i))
-            if kind == "parent":
-                self._thread_fields(ch, us, ("t", i), msg)
-        if us in ch.thread_extra:  # a plain message that got replies through a mutation
+            msg = self._body(d, ch, us, self.top_author(ch, i, h))
+        if kind == "parent" or us in ch.thread_extra:  # the latter: replies from mutations
             self._thread_fields(ch, us, ("t", i), msg)
         return self._apply_edit(ch, us, msg) if ch.edits else msg
 
@@ -417,13 +482,10 @@ class MessageModel:
             msg["root"] = self._root(ch, parent_us)
 
     def _render_reply(self, ch: Channel, p: int, j: int, us: int) -> dict[str, Any]:
-        n = self.nrep(ch, p)
-        th = self.thread(ch, p, n)
-        pool = self.pool(ch, th, n)
-        d = Draw(mix_from(ch.hkey, p, j, _RBODY))
+        _, _, pool, parent_us, parent_user, hp = self.thread_ctx(ch, p)
+        d = Draw(splitmix64(splitmix64(hp ^ j) ^ _RBODY))  # == mix_from(ch.hkey, p, j, _RBODY)
         msg = self._body(d, ch, us, self.reply_author(ch, p, j, pool))
-        parent_us = self.top_us(ch, p)
-        self._reply_common(ch, msg, parent_us, self.top_author(ch, p), (p, j) in ch.bc_pairs)
+        self._reply_common(ch, msg, parent_us, parent_user, (p, j) in ch.bc_pairs)
         return self._apply_edit(ch, us, msg) if ch.edits else msg
 
     def _render_extra(self, ch: Channel, rec: Extra) -> dict[str, Any]:

@@ -7,7 +7,7 @@ import random
 import threading
 import time
 from array import array
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -69,6 +69,7 @@ class Workspace(MessageModel):
         self.channels_by_id = {ch.id: ch for ch in self.channels}
         self.users_by_id = {u.id: u for u in self.users}
         self.lock = threading.RLock()
+        self._tcache = {}
         self._ids = _Ids(seed + 1_000_003)
         self._last_us = HORIZON_US
         for ch in self.channels:
@@ -115,20 +116,20 @@ class Workspace(MessageModel):
         with self.lock:
             visible = self.visible_channels()
             readable = [ch for ch in visible if ch.is_member]
-            messages: set[tuple[str, str]] = set()
+            parts: list[Iterable[tuple[str, str]]] = []
             n_replies = 0
             for ch in readable:
-                cid = ch.id
-                for ts, is_reply in self._channel_keys(ch):
-                    messages.add((cid, ts))
-                    n_replies += is_reply
+                tops, replies = self._channel_keys(ch)
+                parts.append(zip(itertools.repeat(ch.id), tops))
+                parts.append(zip(itertools.repeat(ch.id), replies))
+                n_replies += len(replies)
             return Truth(
                 team_id=self.team_id,
                 channel_ids=frozenset(ch.id for ch in visible),
                 readable_channel_ids=frozenset(ch.id for ch in readable),
                 user_ids=frozenset(u.id for u in self.users),
                 members=frozenset((ch.id, m) for ch in readable for m in ch.members),
-                messages=frozenset(messages),
+                messages=frozenset(itertools.chain.from_iterable(parts)),
                 n_replies=n_replies,
             )
 
@@ -138,31 +139,30 @@ class Workspace(MessageModel):
             with self.lock:
                 if not ch.is_member:
                     continue
-                keys = [ts for ts, _ in self._channel_keys(ch)]
+                tops, replies = self._channel_keys(ch)
             cid = ch.id
-            for ts in keys:
+            for ts in itertools.chain(tops, replies):
                 yield cid, ts
 
-    def _channel_keys(self, ch: Channel) -> Iterator[tuple[str, bool]]:
-        """(ts, is_reply) of every live message of a channel. Caller holds the lock."""
+    def _channel_keys(self, ch: Channel) -> tuple[list[str], list[str]]:
+        """ts of every live (top-level/join/broadcast-free, reply) message. Caller holds the lock."""
         deleted = ch.deleted
-        top_us = self.top_us
-        for i in range(ch.n_top):
-            us = top_us(ch, i)
-            if us not in deleted:
-                yield ts_str(us), False
+        tops = self.all_top_us(ch)
+        replies: list[int] = []
         for p, n in zip(ch.parents, ch.nrep, strict=True):
-            th = self.thread(ch, p, n)
-            if deleted and top_us(ch, p) in deleted:
+            if deleted and tops[p] in deleted:
                 continue
-            for j in range(n):
-                us = self.reply_us(ch, p, j, th)
-                if us not in deleted:
-                    yield ts_str(us), True
+            replies += self.all_reply_us(ch, p, n, self.thread(ch, p, n))
         for us, rec in ch.extra.items():
-            if us in deleted or (rec.parent_us is not None and rec.parent_us in deleted):
-                continue
-            yield ts_str(us), rec.parent_us is not None
+            (tops if rec.parent_us is None else replies).append(us)
+        if deleted:
+            tops = [us for us in tops if us not in deleted]
+            replies = [
+                us
+                for us in replies
+                if us not in deleted and not (us in ch.extra and ch.extra[us].parent_us in deleted)
+            ]
+        return [ts_str(us) for us in tops], [ts_str(us) for us in replies]
 
     # ---------------------------------------------------------------- reading
     def message(self, channel_id: str, ts: str) -> dict[str, Any] | None:

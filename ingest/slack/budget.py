@@ -119,6 +119,7 @@ class Bucket:
             raise ValueError(f"time_scale must be > 0, got {time_scale!r}")
         with self._lock:
             self._apply_config(budget, time_scale)
+            self._wake_locked()  # the in-flight cap may have grown
 
     @property
     def clock(self) -> Clock:

@@ -452,7 +452,7 @@ class AsyncSlackClient:
             raise SlackError(method, f"http_{status}", f"{method}: HTTP {status}") from None
         if data.get("ok") is True:
             return data
-        code = str(data.get("error") or f"http_{status}")
+        code = str(data.get("error") or ("unknown_error" if status == 200 else f"http_{status}"))
         if code == "ratelimited":
             raise _RateLimited(self._retry_after(retry_after_header), retry_after_header, sent_at)
         if code in TRANSIENT_CODES:
@@ -522,7 +522,7 @@ class AsyncSlackClient:
                         waited_s=state.waited_s,
                         last_error=redact(failure.text, (self._token.reveal(),)),
                     ) from None
-                logger.warning(
+                logger.info(
                     "%s: %s (attempt %d), retrying in %.2fs",
                     method,
                     redact(failure.text, (self._token.reveal(),)),

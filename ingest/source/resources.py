@@ -111,6 +111,11 @@ class MessageStream:
             self._fan = factory()
         return self._fan
 
+    def prestart(self, fan: HistoryFanout) -> None:
+        """Start fetching history now, while dlt still extracts the metadata resources."""
+        if self._fan is None:
+            self._fan = fan.start()
+
     @property
     def finished(self) -> bool:
         return self._fan is not None and self._fan.finished
@@ -223,6 +228,24 @@ def _resources(ctx: SlackContext, channel_ids: list[str] | None,
             yield flush()
 
     return [team, channels, users, channel_members, messages]
+
+
+def saved_channel_states(pipeline: Any) -> dict[str, dict[str, Any]]:
+    """The messages resource's per-channel state as committed in the pipeline."""
+    try:
+        resources = pipeline.state["sources"]["slack"]["resources"]
+        return dict(resources["messages"]["channels"])
+    except (KeyError, TypeError):
+        return {}
+
+
+def start_history(pipeline: Any, ctx: SlackContext, stream: MessageStream,
+                  channel_ids: list[str] | None,
+                  seed_states: dict[str, dict[str, Any]] | None) -> None:
+    """Start the history fan-out before extraction begins, from the committed state."""
+    states = merge_states(saved_channel_states(pipeline), seed_states or {})
+    stream.prestart(HistoryFanout(ctx.token, ctx.settings, _history_ids(ctx, channel_ids),
+                                  states, ctx.progress))
 
 
 def _history_ids(ctx: SlackContext, channel_ids: list[str] | None) -> list[str]:

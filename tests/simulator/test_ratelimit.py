@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 
 import pytest
 
@@ -38,25 +37,24 @@ def test_retry_after_format() -> None:
 
 
 async def test_burst_then_429_with_fractional_retry_after(serve: Starter) -> None:
-    env = await serve("tiny", profile="internal", time_scale=60)
+    # unlisted history is tier 1: 1/min, burst 2; at 60x one token per real second
+    env = await serve("tiny", profile="unlisted", time_scale=60)
     cid = env.ws.channels[1].id
-    # tier 3 at 60x: 50 per second, burst 10; 25 requests at once must overflow
     results = await asyncio.gather(
-        *(env.client.call("conversations.history", channel=cid, limit=1) for _ in range(25))
+        *(env.client.call("conversations.history", channel=cid, limit=1) for _ in range(10))
     )
     limited = [r for r in results if r.status == 429]
-    assert limited and sum(r.ok for r in results) >= 10
+    assert 2 <= sum(r.ok for r in results) <= 4 and len(limited) >= 6
     for r in limited:
         assert r.body == {"ok": False, "error": "ratelimited"}
-        wait = float(r.headers["Retry-After"])
-        assert 0 < wait <= 0.021  # one token of 50/min is 1.2 Slack-seconds = 0.02 s at 60x
-        assert r.headers["Retry-After"].startswith("0.")
+        assert 0 < float(r.headers["Retry-After"]) <= 1.0  # 1 Slack-minute / 60
+    assert any(r.headers["Retry-After"].startswith("0.") for r in limited)  # fractional
     # after the advertised wait the method works again
     await asyncio.sleep(max(float(r.headers["Retry-After"]) for r in limited) + 0.05)
     assert (await env.client.call("conversations.history", channel=cid, limit=1)).ok
     stats = env.sim.stats()["methods"]["conversations.history"]
     assert stats["n_429"] == len(limited)
-    assert stats["requests"] == 26
+    assert stats["requests"] == 11
     # other methods have their own buckets
     assert (await env.client.call("conversations.info", channel=cid)).ok
 
@@ -66,18 +64,17 @@ async def test_integer_retry_after_at_real_time(serve: Starter) -> None:
     cid = env.ws.channels[1].id
     rs = [await env.client.call("conversations.history", channel=cid) for _ in range(3)]
     assert [r.status for r in rs] == [200, 200, 429]  # tier 1: burst 2
-    assert rs[2].headers["Retry-After"] in ("59", "60")
+    assert rs[2].headers["Retry-After"].isdigit() and 50 <= int(rs[2].headers["Retry-After"]) <= 60
 
 
 async def test_paced_under_budget_never_429(serve: Starter) -> None:
     env = await serve("tiny", profile="internal", time_scale=120)
     cid = env.ws.channels[1].id
     # tier 2 (users.list) at 120x is 40/s burst 5: 30 requests at ~20/s stay far below it
-    start = time.monotonic()
     for k in range(30):
         r = await env.client.call("users.list", limit=2)
         assert r.status == 200, (k, r.headers)
-        await asyncio.sleep(max(0.0, start + (k + 1) * 0.05 - time.monotonic()))
+        await asyncio.sleep(0.05)  # relative pacing: a stalled loop never makes us catch up
     s = env.sim.stats()
     assert s["methods"]["users.list"]["n_429"] == 0
     assert s["window_s"] == 0.5
@@ -86,7 +83,7 @@ async def test_paced_under_budget_never_429(serve: Starter) -> None:
 
 
 async def test_all_tokens_share_the_workspace_budget(serve: Starter) -> None:
-    env = await serve("tiny", profile="unlisted", time_scale=60)
+    env = await serve("tiny", profile="unlisted", time_scale=1.0)
     env.sim.add_token("xoxb-other")
     cid = env.ws.channels[1].id
     a = await env.client.call("conversations.replies", channel=cid, ts="1.0")
@@ -113,8 +110,8 @@ async def test_unlimited_profile(serve: Starter, profile: str) -> None:
 
 
 async def test_max_window_counts_requests_in_a_slack_minute(serve: Starter) -> None:
-    env = await serve("tiny", profile="unlimited", time_scale=60)
+    env = await serve("tiny", profile="unlimited", time_scale=6)
     await asyncio.gather(*(env.client.call("auth.test") for _ in range(12)))
     s = env.sim.stats()
-    assert s["window_s"] == 1.0
+    assert s["window_s"] == 10.0
     assert s["max_window"]["auth.test"] == 12

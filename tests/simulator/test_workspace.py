@@ -23,7 +23,8 @@ def _all_keys(ws: Workspace, readable_only: bool = False) -> list[tuple[str, str
     for ch in ws.channels:
         if readable_only and not ch.is_member:
             continue
-        out += [(ch.id, ts) for ts, _ in ws._channel_keys(ch)]
+        tops, replies = ws._channel_keys(ch)
+        out += [(ch.id, ts) for ts in tops + replies]
     return out
 
 
@@ -102,9 +103,11 @@ def test_top_level_ts_monotone_and_replies_after_parent(small: Workspace) -> Non
     for ch in small.channels:
         tops = [small.top_us(ch, i) for i in range(ch.n_top)]
         assert tops == sorted(tops) and len(set(tops)) == len(tops)
+        assert tops == small.all_top_us(ch)  # the inlined fast path agrees
         for p, n in zip(ch.parents, ch.nrep, strict=True):
             th = small.thread(ch, p, n)
             reps = [small.reply_us(ch, p, j, th) for j in range(n)]
+            assert reps == small.all_reply_us(ch, p, n, th)
             assert reps == sorted(reps) and reps[0] > tops[p]
             for j, us in enumerate(reps):
                 assert small.resolve(ch, us) == ("r", p, j)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 
 import pytest
@@ -199,3 +200,113 @@ def test_bad_bucket_configuration() -> None:
         Bucket(Budget(10.0, 1), 0.0)
     with pytest.raises(ValueError):
         Bucket(Budget(10.0, 0), 1.0)
+
+
+def test_late_answer_recharges_the_schedule() -> None:
+    bucket, clock = make(60.0, 3)  # T = 1 s, tau = 2 s
+    start = clock()
+    tickets = [bucket.reserve_ticket() for _ in range(3)]
+    assert [slot - start for slot, _ in tickets] == [0.0, 0.0, 0.0]
+    # after idle, the burst window just moves to the first answer (0.1 s later)...
+    clock.advance(0.1)
+    assert bucket.on_answer(tickets[0][1]) is True
+    # ...and an answer within that window changes nothing
+    assert not bucket.on_answer(tickets[1][1], answered_at=start + 0.05)
+    # the server stalled: the third request was counted 5 s late, with everything after it
+    clock.set(start + 5.0)
+    assert bucket.on_answer(tickets[2][1]) is True
+    # as if it had arrived at t=5: TAT = 5 + 1, so the next slot is now, then 1 s apart
+    assert [bucket.reserve_at() - start for _ in range(3)] == [5.0, 5.0, 6.0]
+    assert bucket.n_late_answers == 2
+
+
+def test_late_answer_counts_reservations_taken_after_it() -> None:
+    bucket, clock = make(60.0, 1)  # T = 1 s, no burst
+    start = clock()
+    _, first = bucket.reserve_ticket()  # slot 0
+    for _ in range(4):
+        bucket.reserve_at()  # slots 1..4, TAT = 5
+    clock.set(start + 3.0)
+    # answered at 3: it and the 4 after it need until 3 + 5 = 8
+    assert bucket.on_answer(first) is True
+    assert bucket.reserve_at() - start == 8.0
+
+
+def test_steady_state_latency_below_tau_never_recharges() -> None:
+    bucket, clock = make(60.0, 9)  # T = 1 s, tau = 8 s
+    answered = 0
+    pending: list[tuple[float, int]] = []
+    for _ in range(200):
+        pending.append(bucket.reserve_ticket())
+        clock.advance(1.0)
+        slot, ticket = pending.pop(0)
+        answered += bucket.on_answer(ticket, answered_at=max(slot, clock()) + 3.0)
+    assert answered <= 1  # only the very first, when the bucket was idle
+
+
+async def test_in_flight_cap_is_fifo_and_released_by_finish() -> None:
+    bucket, _ = make(60.0, 2)
+    assert bucket.in_flight_cap == 2
+    assert await bucket.start() is False
+    assert bucket.try_start() is True
+    assert bucket.try_start() is False
+    order: list[int] = []
+
+    async def waiter(i: int) -> None:
+        assert await bucket.start() is True
+        order.append(i)
+
+    tasks = [asyncio.create_task(waiter(i)) for i in range(3)]
+    await asyncio.sleep(0)
+    assert order == [] and bucket.in_flight == 2
+    bucket.finish()
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
+    assert order == [0]
+    bucket.finish()
+    bucket.finish()
+    await asyncio.gather(*tasks)
+    assert order == [0, 1, 2] and bucket.in_flight == 2
+    assert bucket.n_in_flight_waits == 3
+
+
+async def test_cancelled_waiter_gives_its_place_on() -> None:
+    bucket, _ = make(60.0, 1)
+    assert bucket.try_start()
+    first = asyncio.create_task(bucket.start())
+    second = asyncio.create_task(bucket.start())
+    await asyncio.sleep(0)
+    bucket.finish()  # hands the place to `first`...
+    first.cancel()  # ...which is cancelled before it runs: the place must reach `second`
+    with pytest.raises(asyncio.CancelledError):
+        await first
+    assert await asyncio.wait_for(second, 1.0) is True
+    assert bucket.in_flight == 1
+
+
+def test_in_flight_places_cross_threads_and_loops() -> None:
+    bucket, _ = make(60.0, 1)
+    assert bucket.try_start()
+    woke = threading.Event()
+
+    def other_thread() -> None:
+        async def run() -> None:
+            await bucket.start()
+            woke.set()
+            bucket.finish()
+
+        asyncio.run(run())
+
+    thread = threading.Thread(target=other_thread)
+    thread.start()
+    assert not woke.wait(0.05)  # blocked behind our place
+    bucket.finish()  # wakes the other loop
+    thread.join(5)
+    assert woke.is_set() and bucket.in_flight == 0
+
+
+def test_unlimited_bucket_has_no_in_flight_cap() -> None:
+    bucket, _ = make(None, 1)
+    assert bucket.in_flight_cap is None
+    assert all(bucket.try_start() for _ in range(100))
+    assert bucket.on_answer(1) is False

@@ -613,3 +613,16 @@ async def test_requests_late_from_the_in_flight_cap_take_a_fresh_slot(m: aioresp
         bucket = c.bucket("users.info")
     # 5 burst slots taken at once; the 4 that then queued on the semaphore re-reserved
     assert bucket.n_reservations == 9
+
+
+async def test_429s_that_keep_coming_lower_the_rate_in_stats(m: aioresponses) -> None:
+    for _ in range(2):
+        m.post(url("conversations.history"), status=429, headers={"Retry-After": "0.01"})
+    m.post(url("conversations.history"), payload=page(1, ""))
+    async with make_client() as c:
+        await c.call("conversations.history", channel="C1")
+        row = c.stats.as_dict()["conversations.history"]
+        # first 429: block only; second, after obeying it: 50/min * 0.8
+        assert row["n_429"] == 2 and row["retries"] == 2
+        assert row["current_rate_per_min"] == pytest.approx(40.0)
+        assert c.bucket("conversations.history").n_rate_decreases == 1

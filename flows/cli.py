@@ -1,0 +1,191 @@
+"""`slack-ingest flow ...`: run the Prefect flow once now, or serve it on a schedule.
+
+Wire into the main CLI with `from flows.cli import flow_app; app.add_typer(flow_app,
+name="flow")`. Prefect is imported only when a command runs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+
+flow_app = typer.Typer(help="Run or serve the Prefect flow (sharded, retried, observable).",
+                       no_args_is_help=True, pretty_exceptions_enable=False,
+                       add_completion=False)
+
+DEFAULT_CRON = "0 0 * * *"
+
+TokenOpt = Annotated[str | None, typer.Option("--token", help="Slack token (prefer a Prefect Secret block 'slack-token', .dlt/secrets.toml or SOURCES__SLACK__ACCESS_TOKEN). Stays in this process; never a flow parameter.", show_default=False)]
+BaseUrlOpt = Annotated[str | None, typer.Option("--base-url", help="Slack Web API base URL [default: https://slack.com/api/]")]
+DestOpt = Annotated[str | None, typer.Option("--destination", help="dlt destination: duckdb, bigquery, or any dlt destination name [default: duckdb]")]
+DuckOpt = Annotated[str | None, typer.Option("--duckdb-path", help="DuckDB file [default: slack.duckdb]")]
+DatasetOpt = Annotated[str | None, typer.Option("--dataset", help="Dataset (schema) name [default: slack]")]
+StartOpt = Annotated[str | None, typer.Option("--start-date", help="Load history from this date (YYYY-MM-DD or ISO datetime, UTC) [default: the beginning]")]
+EndOpt = Annotated[str | None, typer.Option("--end-date", help="Load history up to this date [default: now]")]
+ChannelsOpt = Annotated[list[str] | None, typer.Option("--channel", "-c", help="Channel id or name to load (repeatable) [default: all the token can read]")]
+ExcludeOpt = Annotated[list[str] | None, typer.Option("--exclude-channel", help="Channel id or name to skip (repeatable)")]
+PrivateOpt = Annotated[bool | None, typer.Option("--include-private/--no-private", help="Include private channels the token is in [default: include]")]
+ArchivedOpt = Annotated[bool | None, typer.Option("--exclude-archived/--include-archived", help="Skip archived channels [default: include]")]
+JoinOpt = Annotated[bool | None, typer.Option("--auto-join/--no-auto-join", help="Join public channels the bot is not in [default: no]")]
+ProfileOpt = Annotated[str | None, typer.Option("--profile", help="Rate-limit profile: internal, marketplace, unlisted, unlimited [default: internal]")]
+TimeScaleOpt = Annotated[float | None, typer.Option("--time-scale", help="Rate budgets run this many times faster (simulator) [default: 1]")]
+LookbackOpt = Annotated[float | None, typer.Option("--lookback-days", help="Re-read this many days for edits and new thread replies [default: 7]")]
+FastOpt = Annotated[bool | None, typer.Option("--fast/--relational", help="Arrow fast path or dlt's relational child tables [default: fast]")]
+ShardsOpt = Annotated[int, typer.Option("--shards", min=1, help="Channel-history shards (one dlt pipeline each, one dataset)")]
+ConcOpt = Annotated[int, typer.Option("--max-concurrency", min=1, help="Shards running at once (Prefect tag concurrency limit 'slack-history')")]
+ShardDeplOpt = Annotated[str | None, typer.Option("--shard-deployment", help="Run shards as flow runs of this deployment (e.g. slack_shard/slack-shard) so any worker picks them up")]
+RetriesOpt = Annotated[int, typer.Option("--retries", min=0, help="Retries of a task after a transient failure (exponential backoff with jitter)")]
+BackoffOpt = Annotated[float, typer.Option("--retry-backoff", help="First retry delay in seconds (then x2, x4, ...)")]
+JsonOpt = Annotated[Path | None, typer.Option("--json", help="Write the run summary as JSON to this file")]
+
+
+def _fail(message: str, code: int) -> NoReturn:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def _guarded(fn: Any) -> Any:
+    try:
+        return fn()
+    except typer.Exit:
+        raise
+    except KeyboardInterrupt:
+        _fail("interrupted: progress loaded so far is kept; run again to continue", 130)
+    except Exception as exc:  # noqa: BLE001 - one line, no traceback, for users
+        if os.environ.get("SLACK_INGEST_DEBUG"):
+            raise
+        from ingest.errors import explain
+
+        code, message = explain(exc)
+        _fail(message, code)
+
+
+def _parameters(**kw: Any) -> dict[str, Any]:
+    """Flow parameters from CLI flags: unset flags stay unset (dlt config applies)."""
+    out: dict[str, Any] = {}
+    for key, value in kw.items():
+        if value is None or (key in ("channels", "exclude_channels") and not value):
+            continue
+        out[key] = list(value) if isinstance(value, list | tuple) else value
+    return out
+
+
+def _quiet_prefect(quiet: bool) -> None:
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    if quiet:
+        os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+
+
+def _print_summary(summary: dict[str, Any], json_path: Path | None) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    from flows.artifacts import shard_rows
+
+    console = Console()
+    table = Table(title=f"slack-ingest flow: {summary.get('mode')}, {summary.get('wall_s', 0):.1f}s")
+    rows = shard_rows(summary.get("shards") or [])
+    for col in ("shard", "channels", "messages", "replies", "requests", "429s", "attempts", "seconds"):
+        table.add_column(col, justify="left" if col == "shard" else "right")
+    for r in rows:
+        table.add_row(*(str(r[c]) for c in ("shard", "channels", "messages", "replies",
+                                            "requests", "429s", "attempts", "seconds")))
+    console.print(table)
+    skipped = summary.get("skipped") or {}
+    console.print(f"channels read {summary.get('channels_planned', 0)}, skipped {len(skipped)}; "
+                  f"messages {summary.get('messages', 0):,}, replies {summary.get('replies', 0):,}")
+    if json_path is not None:
+        json_path.write_text(json.dumps(summary, indent=2, default=str))
+        console.print(f"summary written to {json_path}")
+
+
+@flow_app.command("run", help="Run the flow once now, in this process (against "
+                  "PREFECT_API_URL, or a temporary local Prefect server if none is set).")
+def run_cmd(
+    token: TokenOpt = None, base_url: BaseUrlOpt = None, destination: DestOpt = None,
+    duckdb_path: DuckOpt = None, dataset: DatasetOpt = None, start_date: StartOpt = None,
+    end_date: EndOpt = None, channel: ChannelsOpt = None, exclude_channel: ExcludeOpt = None,
+    include_private: PrivateOpt = None, exclude_archived: ArchivedOpt = None,
+    auto_join: JoinOpt = None, profile: ProfileOpt = None, time_scale: TimeScaleOpt = None,
+    lookback_days: LookbackOpt = None, fast: FastOpt = None, shards: ShardsOpt = 4,
+    max_concurrency: ConcOpt = 4, shard_deployment: ShardDeplOpt = None,
+    retries: RetriesOpt = 3, retry_backoff: BackoffOpt = 10.0, json_path: JsonOpt = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only warnings from Prefect")] = False,
+) -> None:
+    _quiet_prefect(quiet)
+    if token and shard_deployment:
+        _fail("--token cannot reach shards run by workers: store the token in a Prefect "
+              "Secret block 'slack-token' (or dlt secrets on the workers)", 2)
+    params = _parameters(
+        base_url=base_url, destination=destination, duckdb_path=duckdb_path, dataset=dataset,
+        start_date=start_date, end_date=end_date, channels=channel,
+        exclude_channels=exclude_channel, include_private=include_private,
+        exclude_archived=exclude_archived, auto_join=auto_join, profile=profile,
+        time_scale=time_scale, lookback_days=lookback_days, fast_path=fast, shards=shards,
+        max_concurrency=max_concurrency, shard_deployment=shard_deployment, retries=retries,
+        retry_backoff_s=retry_backoff)
+
+    def go() -> dict[str, Any]:
+        from flows.secrets import set_explicit_token
+
+        if token:
+            from ingest.source.settings import check_token
+
+            set_explicit_token(check_token(token))
+        from flows.pipeline import slack_pipeline
+
+        try:
+            return slack_pipeline(**params)
+        finally:
+            set_explicit_token(None)
+
+    summary = _guarded(go)
+    _print_summary(summary, json_path)
+
+
+@flow_app.command("serve", help="Serve the flow on a schedule (nightly by default) until "
+                  "interrupted; needs a Prefect server (PREFECT_API_URL). Flags become the "
+                  "deployment's default parameters; the token is read at each run.")
+def serve_cmd(
+    cron: Annotated[str, typer.Option("--cron", help="Schedule (cron, UTC)")] = DEFAULT_CRON,
+    name: Annotated[str, typer.Option("--name", help="Deployment name")] = "slack_pipeline",
+    base_url: BaseUrlOpt = None, destination: DestOpt = None, duckdb_path: DuckOpt = None,
+    dataset: DatasetOpt = None, start_date: StartOpt = None, channel: ChannelsOpt = None,
+    exclude_channel: ExcludeOpt = None, profile: ProfileOpt = None,
+    time_scale: TimeScaleOpt = None, lookback_days: LookbackOpt = None,
+    shards: ShardsOpt = 4, max_concurrency: ConcOpt = 4, shard_deployment: ShardDeplOpt = None,
+    retries: RetriesOpt = 3, retry_backoff: BackoffOpt = 10.0,
+) -> None:
+    _quiet_prefect(False)
+    params = _parameters(
+        base_url=base_url, destination=destination, duckdb_path=duckdb_path, dataset=dataset,
+        start_date=start_date, channels=channel, exclude_channels=exclude_channel,
+        profile=profile, time_scale=time_scale, lookback_days=lookback_days, shards=shards,
+        max_concurrency=max_concurrency, shard_deployment=shard_deployment, retries=retries,
+        retry_backoff_s=retry_backoff)
+
+    def go() -> None:
+        from prefect.schedules import Cron
+
+        from flows.pipeline import slack_pipeline
+
+        Cron(cron)  # a bad expression fails here, with one line
+        slack_pipeline.serve(name=name, cron=cron, parameters=params)
+
+    try:
+        _guarded(go)
+    except ValueError as exc:
+        _fail(f"invalid cron {cron!r}: {exc}", 2)
+
+
+def main() -> None:
+    flow_app()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
