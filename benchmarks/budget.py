@@ -6,8 +6,7 @@ a rate-limit profile at a time scale, several ways, back to back in one simulato
 
 1. ours: `AsyncSlackClient` (defaults) under the benchmark's fan-out (`benchmarks.fetch`);
 2. engine: the loader's own fan-out (`ingest.source.fanout.HistoryFanout`), fetch only;
-3. margin: ours with a smaller burst (`overrides`), to show what jitter costs at this scale;
-4. peer: slack-sdk's `AsyncWebClient` + its 429 retry handler, same fan-out, page sizes
+3. peer: slack-sdk's `AsyncWebClient` + its 429 retry handler, same fan-out, page sizes
    and concurrency (stock handler first, then at Slack time: see benchmarks/peer.py).
 
 `efficiency` = lower_bound_s / wall_s, where lower_bound_s is, by the client's own budget
@@ -35,8 +34,6 @@ from benchmarks.simproc import SimProcess
 CHANNEL_CONCURRENCY = 16
 MAX_IN_FLIGHT = 32
 PEER_MAX_RETRY_COUNT = 100
-#: burst for the "margin" run: the simulator's capacity minus ~0.1 s of requests at 60x
-MARGIN_BURST = 5
 PEER_MODES = {
     "stock": "slack-sdk's AsyncRateLimitErrorRetryHandler as shipped",
     "whole": "slack-sdk's handler at Slack time: Retry-After rounded up to whole Slack "
@@ -63,7 +60,31 @@ def _digest(sim: SimProcess, fetch: FetchResult, profile: str,
         "requests": requests,
         "fetch": fetch.summary(sim.messages),
     }
+    tail = _replies_tail(stats, profile, time_scale)
+    if tail:
+        out["replies_tail"] = tail
     return out, stats
+
+
+def _replies_tail(stats: dict[str, Any], profile: str, time_scale: float) -> dict[str, Any]:
+    """Replies can only be asked for threads history has shown: the replies left when the
+    last history page is read take at least n x interval more. `dependency_bound_s` =
+    (last history request - first request) + that tail; the client cannot beat it."""
+    from benchmarks.common import rate_per_s
+
+    rows = stats.get("timeline") or []
+    if not rows:
+        return {}
+    t0 = min(float(r[0]) for r in rows)
+    history = [float(r[0]) for r in rows if r[1] == "conversations.history"]
+    rate = rate_per_s(profile, "conversations.replies", time_scale)
+    if not history or rate is None:
+        return {}
+    last = max(history)
+    after = sum(1 for r in rows if r[1] == "conversations.replies" and float(r[0]) > last)
+    bound = (last - t0) + after / rate
+    return {"history_done_s": round(last - t0, 4), "replies_after_history": after,
+            "dependency_bound_s": round(bound, 4)}
 
 
 async def _ours(sim: SimProcess, profile: str, time_scale: float,
@@ -143,7 +164,7 @@ def _short(fig: dict[str, Any]) -> dict[str, Any]:
 
 
 def measure(size: str, *, profile: str = "internal", time_scale: float = 60.0,
-            engine: bool = True, margin: bool = True, peer: bool = True,
+            engine: bool = True, peer: bool = True,
             peer_modes: tuple[str, ...] = ("stock", "whole", "fractional"),
             peer_timeout_s: float = 600.0) -> dict[str, Any]:
     """The figures of the `budget` scenario for one workspace size and time scale."""
@@ -175,16 +196,6 @@ def measure(size: str, *, profile: str = "internal", time_scale: float = 60.0,
             eng, _ = _digest(sim, _engine(sim, profile, time_scale, fetch.channel_ids),
                              profile, time_scale)
             out["engine_fanout"] = _short(eng)
-
-        if margin:
-            settle(time_scale)
-            reset_client_buckets()
-            overrides = {"conversations.history": {"burst": MARGIN_BURST},
-                         "conversations.replies": {"burst": MARGIN_BURST}}
-            mfetch, _ = asyncio.run(_ours(sim, profile, time_scale, overrides))
-            mfig, _ = _digest(sim, mfetch, profile, time_scale)
-            out["burst_margin"] = {**_short(mfig), "overrides": overrides,
-                                   "note": "efficiency still against the default table"}
 
         if peer:
             out.update(_peer_figures(sim, profile, time_scale, peer_modes, peer_timeout_s,
@@ -222,7 +233,7 @@ SIZES = {False: ("small", 60.0), True: ("small", 60.0)}
 
 def run(quick: bool) -> dict[str, Any]:
     size, time_scale = SIZES[quick]
-    result = measure(size, profile="internal", time_scale=time_scale, margin=not quick,
+    result = measure(size, profile="internal", time_scale=time_scale,
                      peer_modes=("stock", "whole") if quick else ("stock", "whole", "fractional"))
     LAST.clear()
     LAST.update(result, quick=quick)

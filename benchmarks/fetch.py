@@ -57,13 +57,15 @@ def _describe(exc: BaseException) -> str:
 class Backfill:
     def __init__(self, pager: Pager, *, channel_concurrency: int = 16,
                  limits: dict[str, int] | None = None, keep_rows: bool = False,
-                 max_channels: int | None = None, history_windows: int = 1) -> None:
+                 max_channels: int | None = None, history_windows: int = 1,
+                 only_channels: list[str] | None = None) -> None:
         self.pager = pager
         self.channel_concurrency = channel_concurrency
         self.limits = limits or {}
         self.keep_rows = keep_rows
         self.max_channels = max_channels
         self.history_windows = max(1, history_windows)
+        self.only_channels = None if only_channels is None else set(only_channels)
         self.result = FetchResult()
         self._seen: dict[tuple[str, str], dict[str, Any] | None] = {}
 
@@ -97,6 +99,8 @@ class Backfill:
             self.result.failed.append(f"conversations.list: {_describe(exc)}")
         created = {c["id"]: int(c.get("created") or 0) for c in channels}
         readable = sorted(c["id"] for c in channels if c.get("is_member"))
+        if self.only_channels is not None:
+            readable = [cid for cid in readable if cid in self.only_channels]
         if self.max_channels is not None:
             readable = readable[: self.max_channels]
         self.result.channels = len(readable)

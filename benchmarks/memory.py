@@ -39,6 +39,12 @@ def run(quick: bool) -> dict[str, Any]:
         "memory_growth": None if growth is None else round(growth - 1, 4),
         "runs": runs,
     }
+    extract = {s: (r.get("phase_peak_rss_mb") or {}).get("extract") for s, r in runs.items()}
+    eg = ratio(extract.get("medium"), extract.get("small"), 4)
+    out["extract_peak_rss_mb"] = extract
+    out["extract_growth"] = None if eg is None else round(eg - 1, 4)
+    out["note"] = ("peak_rss_mb: whole load process (fetch + dlt + DuckDB); extract_*: the "
+                   "peak while dlt extracts (the fan-out streaming), before normalize/load")
     if "large" in peak:
         large = ratio(peak.get("large"), peak.get("small"), 4)
         out["memory_growth_large"] = None if large is None else round(large - 1, 4)

@@ -25,16 +25,22 @@ MB = 1024 * 1024
 
 
 class PeakRss:
+    """Polls this process's RSS; `phase` (set by the dlt hooks below) splits the peak."""
+
     def __init__(self, interval_s: float = 0.02) -> None:
         self.proc = psutil.Process()
         self.interval_s = interval_s
         self.peak = self.proc.memory_info().rss
+        self.phase = "setup"
+        self.phases: dict[str, int] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._poll, daemon=True)
 
     def _poll(self) -> None:
         while not self._stop.wait(self.interval_s):
-            self.peak = max(self.peak, self.proc.memory_info().rss)
+            rss = self.proc.memory_info().rss
+            self.peak = max(self.peak, rss)
+            self.phases[self.phase] = max(self.phases.get(self.phase, 0), rss)
 
     def __enter__(self) -> PeakRss:
         self._thread.start()
@@ -44,6 +50,24 @@ class PeakRss:
         self._stop.set()
         self._thread.join()
         self.peak = max(self.peak, self.proc.memory_info().rss)
+
+
+def _hook_phases(peak: PeakRss) -> None:
+    """Tag the RSS samples with dlt's step (extract = fetch + extract, normalize, load)."""
+    from dlt.pipeline.pipeline import Pipeline
+
+    for name in ("extract", "normalize", "load"):
+        original = getattr(Pipeline, name)
+
+        def wrapped(self: Any, *args: Any, _original: Any = original, _name: str = name,
+                    **kwargs: Any) -> Any:
+            peak.phase = _name
+            try:
+                return _original(self, *args, **kwargs)
+            finally:
+                peak.phase = f"after_{_name}"
+
+        setattr(Pipeline, name, wrapped)
 
 
 def measure(size: str, seed: int = 0) -> dict[str, Any]:
@@ -64,7 +88,9 @@ def measure(size: str, seed: int = 0) -> dict[str, Any]:
                                 lookback_days=36500.0).validate()
         baseline = psutil.Process().memory_info().rss
         t0 = time.perf_counter()
-        with PeakRss() as peak:
+        peak = PeakRss()
+        _hook_phases(peak)
+        with peak:
             result = run_load(sim.token, settings, target)
         elapsed = time.perf_counter() - t0
         messages = int(result.row_counts.get("messages", 0))
@@ -74,6 +100,8 @@ def measure(size: str, seed: int = 0) -> dict[str, Any]:
             "ru_maxrss_mb": round(maxrss_kb / 1024, 1),
             "baseline_rss_mb": round(baseline / MB, 1),
             "load_delta_mb": round((peak.peak - baseline) / MB, 1),
+            "phase_peak_rss_mb": {k: round(v / MB, 1) for k, v in peak.phases.items()
+                                  if not k.startswith("after_")},
             "messages": messages, "expected_messages": expected,
             "complete": messages == expected, "elapsed_s": round(elapsed, 2)}
 

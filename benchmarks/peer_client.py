@@ -19,8 +19,7 @@ def run(quick: bool) -> dict[str, Any]:
     result: dict[str, Any] = dict(budget.LAST) if budget.LAST.get("quick") == quick else {}
     if "peer_ratio" not in result:
         size, time_scale = budget.SIZES[quick]
-        result = budget.measure(size, profile="internal", time_scale=time_scale, engine=False,
-                                margin=False)
+        result = budget.measure(size, profile="internal", time_scale=time_scale, engine=False)
         source = "measured here"
     out = {k: result[k] for k in KEYS if k in result}
     out["source"] = source

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import importlib.metadata
 import json
+import os
 import platform
 import sys
 import time
@@ -58,8 +59,16 @@ def _load(name: str) -> Callable[[bool], dict[str, Any]] | None:
     return module.run  # type: ignore[no-any-return]
 
 
+def _loadavg() -> list[float] | None:
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except OSError:
+        return None
+
+
 def run_scenario(name: str, quick: bool) -> dict[str, Any]:
     t0 = time.perf_counter()
+    load_before = _loadavg()
     try:
         fn = _load(name)
         if fn is None:
@@ -71,6 +80,7 @@ def run_scenario(name: str, quick: bool) -> dict[str, Any]:
         result = {"error": f"{type(exc).__name__}: {exc}",
                   "traceback": traceback.format_exc(limit=8)}
     result["scenario_s"] = round(time.perf_counter() - t0, 2)
+    result["loadavg_before_after"] = [load_before, _loadavg()]
     return result
 
 

@@ -7,6 +7,7 @@ name="flow")`. Prefect is imported only when a command runs.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sys
 from pathlib import Path
@@ -63,6 +64,38 @@ def _guarded(fn: Any) -> Any:
 
         code, message = explain(exc)
         _fail(message, code)
+
+
+class _NoTraceback(logging.Formatter):
+    """Console log lines without tracebacks (the API handler still records them)."""
+
+    def __init__(self, inner: logging.Formatter | None) -> None:
+        super().__init__()
+        self.inner = inner or logging.Formatter()
+
+    def format(self, record: logging.LogRecord) -> str:
+        saved = record.exc_info, record.exc_text, record.stack_info
+        record.exc_info, record.exc_text, record.stack_info = None, None, None
+        try:
+            return self.inner.format(record)
+        finally:
+            record.exc_info, record.exc_text, record.stack_info = saved
+
+
+def _plain_console_logs() -> None:
+    """Prefect prints a traceback when a flow fails; the CLI prints one line instead
+    (SLACK_INGEST_DEBUG=1 keeps them)."""
+    if os.environ.get("SLACK_INGEST_DEBUG"):
+        return
+    from prefect.logging.handlers import PrefectConsoleHandler
+
+    loggers = [logging.getLogger()] + [
+        lg for lg in logging.Logger.manager.loggerDict.values() if isinstance(lg, logging.Logger)]
+    for lg in loggers:
+        for handler in lg.handlers:
+            if isinstance(handler, PrefectConsoleHandler) and not isinstance(
+                    handler.formatter, _NoTraceback):
+                handler.setFormatter(_NoTraceback(handler.formatter))
 
 
 def _parameters(**kw: Any) -> dict[str, Any]:
@@ -139,6 +172,7 @@ def run_cmd(
             set_explicit_token(check_token(token))
         from flows.pipeline import slack_pipeline
 
+        _plain_console_logs()
         try:
             return slack_pipeline(**params)
         finally:
@@ -169,18 +203,19 @@ def serve_cmd(
         max_concurrency=max_concurrency, shard_deployment=shard_deployment, retries=retries,
         retry_backoff_s=retry_backoff)
 
-    def go() -> None:
-        from prefect.schedules import Cron
-
-        from flows.pipeline import slack_pipeline
-
-        Cron(cron)  # a bad expression fails here, with one line
-        slack_pipeline.serve(name=name, cron=cron, parameters=params)
+    from prefect.schedules import Cron
 
     try:
-        _guarded(go)
-    except ValueError as exc:
-        _fail(f"invalid cron {cron!r}: {exc}", 2)
+        Cron(cron)
+    except ValueError:
+        _fail(f"invalid cron expression {cron!r} (e.g. '0 0 * * *' for midnight UTC)", 2)
+
+    def go() -> None:
+        from flows.pipeline import slack_pipeline
+
+        slack_pipeline.serve(name=name, cron=cron, parameters=params)
+
+    _guarded(go)
 
 
 def main() -> None:

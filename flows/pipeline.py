@@ -193,9 +193,9 @@ def _run_distributed(ctx: RunContext, deployment: str) -> dict[str, Any]:
     target = target_from_params(ctx.target)
     out = ctx.summary("distributed")
     opts = ctx.task_options()
-    # This process's own Slack work (plan, metadata, users) holds the whole budget, then
-    # hands it over to the shard runs.
-    with budget_lease(ctx.budget_name, ctx.slots, ctx.slots):
+    # This process's own Slack work (plan, metadata, users) holds the whole budget and the
+    # DuckDB writer role, then hands both over to the shard runs.
+    with budget_lease(ctx.budget_name, ctx.slots, ctx.slots), hold_writer(target):
         out["settled"] = settle_pending(target, lock=load_lock(target))
         plan = get_resources.with_options(**opts)(ctx.settings)
         meta = [load_channels.with_options(**opts).submit(ctx.settings, ctx.target),

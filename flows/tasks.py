@@ -54,7 +54,11 @@ def _attempt() -> int:
 
 
 def _where() -> dict[str, Any]:
-    return {"hostname": socket.gethostname(), "pid": os.getpid(), "ppid": os.getppid()}
+    """Which machine and process ran this (ancestors: e.g. the worker that started it)."""
+    import psutil
+
+    ancestors = [p.pid for p in psutil.Process().parents()][:5]
+    return {"hostname": socket.gethostname(), "pid": os.getpid(), "ancestors": ancestors}
 
 
 def _load(settings: dict[str, Any], target: dict[str, Any], *, shard: str,

@@ -28,8 +28,15 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-flow_app = typer.Typer(help="Run or serve the Prefect flow.", no_args_is_help=True)
-app.add_typer(flow_app, name="flow")
+
+def _add_flow_commands() -> None:
+    """`slack-ingest flow run|serve` live in flows/ (Prefect is imported only when they run)."""
+    from flows.cli import flow_app
+
+    app.add_typer(flow_app, name="flow")
+
+
+_add_flow_commands()
 
 # Piped output (CI logs, files) gets a wide console so tables do not truncate method names.
 out = Console() if sys.stdout.isatty() else Console(width=160)

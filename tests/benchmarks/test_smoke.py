@@ -19,7 +19,7 @@ BUDGET_KEYS = {"wall_s", "lower_bound_s", "efficiency", "n_429", "requests", "pe
 
 def test_budget_scenario_on_tiny(tmp_path: Path) -> None:
     result = budget.measure("tiny", profile="internal", time_scale=300.0, engine=True,
-                            margin=False, peer_modes=("stock", "whole"), peer_timeout_s=60)
+                            peer_modes=("stock", "whole"), peer_timeout_s=60)
     plot = result.pop("_plot")
     doc = {"machine": machine(), "versions": versions(), "scenarios": {"budget": result}}
     path = write_document(doc, tmp_path / "bench.json")

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 from typer.testing import CliRunner
 
@@ -12,38 +16,51 @@ from ingest.simulator import SimulatorThread, Workspace
 from tests.integration.helpers import assert_matches_truth
 
 runner = CliRunner()
+REPO = Path(__file__).resolve().parents[2]
 
 
-def test_flow_run_loads_with_the_run_flags_plus_shards(tmp_path, token_env):
+def _cli(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """`slack-ingest flow ...` in a real process against the session's Prefect server."""
+    from prefect.settings import PREFECT_API_URL
+
+    full = {**os.environ, "PREFECT_API_URL": str(PREFECT_API_URL.value()), **env}
+    return subprocess.run([sys.executable, "-m", "flows.cli", *args], env=full,
+                          capture_output=True, text=True, timeout=180, cwd=REPO)
+
+
+def test_flow_run_loads_with_the_run_flags_plus_shards(tmp_path):
     ws = Workspace.generate(size="tiny", seed=51)
-    token_env("xoxb-not-this-one")  # --token wins over dlt secrets
     db = tmp_path / "warehouse.duckdb"
     out = tmp_path / "summary.json"
+    env = {"SOURCES__SLACK__ACCESS_TOKEN": "xoxb-not-this-one",  # --token wins
+           "SLACK_INGEST_SECRET_BLOCK": "no-such-block"}
     with SimulatorThread(ws, profile="internal", time_scale=60.0) as sim:
-        result = runner.invoke(flow_app, [
-            "run", "--token", ws.token, "--base-url", sim.base_url, "--destination", "duckdb",
-            "--duckdb-path", str(db), "--profile", "internal", "--time-scale", "60",
-            "--lookback-days", "36500", "--shards", "3", "--max-concurrency", "2",
-            "--json", str(out), "--quiet"])
-    assert result.exit_code == 0, result.output
-    assert "shard" in result.output
+        proc = _cli(["run", "--token", ws.token, "--base-url", sim.base_url,
+                     "--destination", "duckdb", "--duckdb-path", str(db), "--profile",
+                     "internal", "--time-scale", "60", "--lookback-days", "36500",
+                     "--shards", "3", "--max-concurrency", "2", "--json", str(out), "--quiet"],
+                    env)
+    assert proc.returncode == 0, proc.stderr
+    assert "shard" in proc.stdout
     summary = json.loads(out.read_text())
     assert summary["n_shards"] == 3 and summary["ok"]
     assert_matches_truth(Target(duckdb_path=str(db)), ws.truth())
-    assert ws.token not in out.read_text()
+    assert ws.token not in out.read_text() + proc.stdout + proc.stderr
 
 
-def test_flow_run_user_mistake_is_one_line_exit_2(tmp_path, token_env):
-    token_env("xoxb-unknown-token")
+def test_flow_run_user_mistake_is_one_line_exit_2(tmp_path):
+    """A real process (real stderr): one `error:` line, exit 2, no traceback, no token."""
     ws = Workspace.generate(size="tiny", seed=52)
+    env = {"SOURCES__SLACK__ACCESS_TOKEN": "xoxb-unknown-token-123",
+           "SLACK_INGEST_SECRET_BLOCK": "no-such-block"}
     with SimulatorThread(ws, profile="internal", time_scale=60.0) as sim:
-        result = runner.invoke(flow_app, [
-            "run", "--base-url", sim.base_url, "--duckdb-path", str(tmp_path / "w.duckdb"),
-            "--quiet"])
-    assert result.exit_code == 2
-    lines = [ln for ln in result.output.splitlines() if ln.startswith("error:")]
+        proc = _cli(["run", "--base-url", sim.base_url, "--duckdb-path",
+                     str(tmp_path / "w.duckdb")], env)
+    assert proc.returncode == 2, proc.stderr
+    lines = [ln for ln in proc.stderr.splitlines() if ln.startswith("error:")]
     assert len(lines) == 1 and "rejected the token" in lines[0]
-    assert "Traceback" not in result.output
+    assert "Traceback" not in proc.stderr + proc.stdout
+    assert "xoxb-unknown-token-123" not in proc.stderr + proc.stdout
 
 
 def test_flow_run_refuses_token_flag_with_workers(tmp_path):

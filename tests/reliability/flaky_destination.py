@@ -9,6 +9,8 @@ environment variable FLAKY_DESTINATION:
   the package is left half loaded.
 - `connect`: opening a connection fails with a DestinationTransientException, as when
   the warehouse is unreachable.
+- `sigint`: the first parquet load job sends SIGINT to its own process (a user pressing
+  Ctrl-C while dlt loads), then loads normally.
 - unset or empty: no change.
 
 With FLAKY_DESTINATION_WHILE=<path> the failures happen only while that file exists, so a
@@ -21,6 +23,7 @@ from ingest.cli import main; main()" run ...` (support.run_cli(preload=...)).
 from __future__ import annotations
 
 import os
+import signal
 
 from dlt.common.destination.exceptions import (
     DestinationTerminalException,
@@ -53,9 +56,20 @@ def _failing_open(self: sql_client.DuckDbSqlClient) -> object:
     return _open(self)
 
 
+def _interrupting_run(self: duck.DuckDbCopyJob) -> None:
+    global _interrupted
+    if not _interrupted:
+        _interrupted = True
+        os.kill(os.getpid(), signal.SIGINT)
+    _run(self)
+
+
+_interrupted = False
 if MODE == "job":
     duck.DuckDbCopyJob.run = _failing_run  # type: ignore[method-assign]
 elif MODE == "connect":
     sql_client.DuckDbSqlClient.open_connection = _failing_open  # type: ignore[method-assign]
+elif MODE == "sigint":
+    duck.DuckDbCopyJob.run = _interrupting_run  # type: ignore[method-assign]
 elif MODE:
-    raise SystemExit(f"FLAKY_DESTINATION={MODE!r}: expected job or connect")
+    raise SystemExit(f"FLAKY_DESTINATION={MODE!r}: expected job, connect or sigint")

@@ -1,0 +1,186 @@
+"""The distributed path end to end on loopback: `prefect server start` (SQLite), a process
+work pool, the repository's prefect.yaml deployed, two `prefect worker` processes, and the
+parent deployment run with its shards spread over both workers, all on one simulator
+token. The result matches the truth; Slack (the simulator) saw no 429 and no method above
+its budget in any Slack minute."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ingest.pipeline import Target
+from ingest.simulator import METHOD_TIERS, TIER_RATES, SimulatorThread, Workspace
+from tests.integration.helpers import assert_matches_truth
+
+REPO = Path(__file__).resolve().parents[2]
+PREFECT = str(Path(sys.executable).parent / "prefect")
+POOL = "slack-ingest-pool"
+DEADLINE_S = 170.0
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _start(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    fh = open(log, "wb")  # noqa: SIM115 - closed with the process
+    return subprocess.Popen(args, env=env, cwd=REPO, stdout=fh, stderr=subprocess.STDOUT,
+                            start_new_session=True)
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    """End a process we started and everything it started (its own session)."""
+    if proc.poll() is None:
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(timeout=15)
+        except (ProcessLookupError, subprocess.TimeoutExpired):
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            proc.wait(timeout=5)
+    else:  # the leader exited; its flow-run children may not have
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+def _wait_healthy(url: str, timeout: float) -> None:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        try:
+            with urllib.request.urlopen(f"{url}/health", timeout=2) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.5)
+    raise TimeoutError(f"prefect server at {url} did not become healthy in {timeout:.0f}s")
+
+
+def _run(args: list[str], env: dict[str, str]) -> None:
+    proc = subprocess.run(args, env=env, cwd=REPO, capture_output=True, text=True, timeout=90)
+    assert proc.returncode == 0, f"{' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}"
+
+
+def _tail(path: Path, n: int = 40) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-n:])
+    except OSError:
+        return ""
+
+
+def _shard_results(flow_run_id: Any) -> list[dict[str, Any]]:
+    """What each shard run published (flows.pipeline.publish_shard_result)."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import (
+        ArtifactFilter,
+        ArtifactFilterFlowRunId,
+        FlowRunFilter,
+        FlowRunFilterParentFlowRunId,
+    )
+
+    from flows.pipeline import SHARD_RESULT_MARK
+
+    with get_client(sync_client=True) as client:
+        children = client.read_flow_runs(flow_run_filter=FlowRunFilter(
+            parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=[flow_run_id])))
+        arts = client.read_artifacts(artifact_filter=ArtifactFilter(
+            flow_run_id=ArtifactFilterFlowRunId(any_=[c.id for c in children])))
+    out = []
+    for a in arts:
+        if (a.description or "").startswith(SHARD_RESULT_MARK):
+            data = json.loads(a.data) if isinstance(a.data, str) else a.data
+            out.append(json.loads(data[0]["result_json"]))
+    return out
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(240)
+def test_shards_spread_over_two_workers_share_one_budget(tmp_path):
+    from prefect.blocks.system import Secret
+    from prefect.client.orchestration import get_client
+    from prefect.deployments import run_deployment
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    started = time.monotonic()
+    port = _free_port()
+    api = f"http://127.0.0.1:{port}/api"
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("PREFECT_", "SOURCES__SLACK__"))}
+    env.update({"PREFECT_HOME": str(tmp_path / "prefect-home"), "PREFECT_API_URL": api,
+                "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "1",
+                "PREFECT_WORKER_QUERY_SECONDS": "1", "SLACK_INGEST_HOME": str(REPO),
+                "RUNTIME__LOG_LEVEL": "WARNING"})
+    ws = Workspace.generate(size="small", seed=61)
+    target = Target(duckdb_path=str(tmp_path / "warehouse.duckdb"),
+                    pipelines_dir=str(tmp_path / "pipelines"))
+    procs: list[subprocess.Popen[bytes]] = []
+    logs = {name: tmp_path / f"{name}.log" for name in ("server", "w1", "w2")}
+    try:
+        with SimulatorThread(ws, profile="internal", time_scale=60.0) as sim:
+            procs.append(_start([PREFECT, "server", "start", "--host", "127.0.0.1",
+                                 "--port", str(port)], env, logs["server"]))
+            _wait_healthy(api, 90)
+            _run([PREFECT, "work-pool", "create", POOL, "--type", "process"], env)
+            _run([PREFECT, "--no-prompt", "deploy", "--all"], env)
+            with temporary_settings(updates={PREFECT_API_URL: api}):
+                Secret(value=ws.token).save("slack-token", overwrite=True)
+            for name in ("w1", "w2"):
+                procs.append(_start([PREFECT, "worker", "start", "--pool", POOL, "--type",
+                                     "process", "--name", name, "--limit", "2"],
+                                    env, logs[name]))
+            workers = {"w1": procs[1].pid, "w2": procs[2].pid}
+            with temporary_settings(updates={PREFECT_API_URL: api}):
+                parent = run_deployment(
+                    "slack_pipeline/slack-pipeline", timeout=0, as_subflow=False,
+                    parameters={"base_url": sim.base_url, "profile": "internal",
+                                "time_scale": 60.0, "duckdb_path": target.duckdb_path,
+                                "pipelines_dir": target.pipelines_dir,
+                                "lookback_days": 36500.0, "retry_backoff_s": 1.0})
+                with get_client(sync_client=True) as client:
+                    while True:
+                        fr = client.read_flow_run(parent.id)
+                        if fr.state is not None and fr.state.is_final():
+                            break
+                        assert time.monotonic() - started < DEADLINE_S, (
+                            f"parent run still {fr.state.name if fr.state else '?'}\n"
+                            f"w1:\n{_tail(logs['w1'])}\nw2:\n{_tail(logs['w2'])}")
+                        time.sleep(1)
+                assert fr.state.is_completed(), (
+                    f"{fr.state.name}: {fr.state.message}\nw1:\n{_tail(logs['w1'])}\n"
+                    f"w2:\n{_tail(logs['w2'])}")
+                shards = _shard_results(parent.id)
+            stats = sim.stats()
+    finally:
+        for proc in reversed(procs):
+            _stop(proc)
+
+    assert_matches_truth(target, ws.truth())
+    assert len(shards) == 4
+    assert sorted(c for s in shards for c in s["channels"]) == sorted(
+        ws.truth().readable_channel_ids)
+    ran_on = {name for s in shards for name, pid in workers.items() if pid in s["ancestors"]}
+    assert ran_on == {"w1", "w2"}, f"shards ran under {ran_on}"
+    # one token, one budget: nothing refused, no method over its budget in any Slack minute
+    assert stats["totals"]["n_429"] == 0, stats["methods"]
+    for method, seen in stats["max_window"].items():
+        rate, burst = TIER_RATES[METHOD_TIERS[method]]
+        assert seen <= rate + burst, f"{method}: {seen} requests in one Slack minute"
+    print(json.dumps({"elapsed_s": round(time.monotonic() - started, 1), "n_429": stats["totals"]["n_429"], "max_window": stats["max_window"], "shards": [(s["label"], s["ancestors"][:2], s["started_at"], s["ended_at"]) for s in shards], "workers": workers}))
+    assert time.monotonic() - started < DEADLINE_S + 10
