@@ -33,7 +33,9 @@ from benchmarks.simproc import SimProcess
 
 CHANNEL_CONCURRENCY = 16
 MAX_IN_FLIGHT = 32
-PEER_MAX_RETRY_COUNT = 100
+#: slack-sdk stops after 100 attempts whatever max_retry_count says (its loop's safety
+#: counter; above 99 an exhausted call fails with a TypeError instead of SlackApiError)
+PEER_MAX_RETRY_COUNT = 99
 PEER_MODES = {
     "stock": "slack-sdk's AsyncRateLimitErrorRetryHandler as shipped",
     "whole": "slack-sdk's handler at Slack time: Retry-After rounded up to whole Slack "
@@ -62,6 +64,7 @@ def _digest(sim: SimProcess, fetch: FetchResult, profile: str,
     }
     tail = _replies_tail(stats, profile, time_scale)
     if tail:
+        tail["efficiency_vs_dependency_bound"] = ratio(tail["dependency_bound_s"], fetch.wall_s)
         out["replies_tail"] = tail
     return out, stats
 
@@ -223,8 +226,15 @@ def _peer_figures(sim: SimProcess, profile: str, time_scale: float, modes: tuple
                 "peer_wall_s": fig["wall_s"],
                 "peer_n_429": fig["n_429"],
                 "peer_complete": fig["fetch"].get("complete"),
+                "peer_failed_calls": fig["fetch"].get("failed_calls"),
                 "peer_handler": PEER_MODES[mode],
             })
+            if not fig["fetch"].get("complete"):
+                out["peer_note"] = (
+                    f"slack-sdk gave up on {fig['fetch'].get('failed_calls')} calls (still "
+                    f"429 after {PEER_MAX_RETRY_COUNT + 1} attempts) and fetched "
+                    f"{fig['fetch'].get('messages')} of {sim.messages} messages: its wall "
+                    "time covers an incomplete fetch")
     return out
 
 

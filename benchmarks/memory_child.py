@@ -3,15 +3,14 @@
 `python -m benchmarks.memory_child --size medium`: starts the simulator in its own child
 process (its memory is not counted), loads the workspace into a temporary DuckDB file with
 `ingest.pipeline.run_load` (fast path, limits off) and prints `peak_rss_mb` (psutil polled
-every 20 ms, and `ru_maxrss`), `baseline_rss_mb` (after imports, before the load),
-`messages`, `elapsed_s`.
+every 20 ms), `baseline_rss_mb` (after imports, before the load), `messages`, `elapsed_s`.
+Not `ru_maxrss`: Linux keeps it across fork+exec, so it would report the parent's peak.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import resource
 import sys
 import tempfile
 import threading
@@ -95,9 +94,7 @@ def measure(size: str, seed: int = 0) -> dict[str, Any]:
         elapsed = time.perf_counter() - t0
         messages = int(result.row_counts.get("messages", 0))
         expected = sim.messages
-    maxrss_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
     return {"size": size, "peak_rss_mb": round(peak.peak / MB, 1),
-            "ru_maxrss_mb": round(maxrss_kb / 1024, 1),
             "baseline_rss_mb": round(baseline / MB, 1),
             "load_delta_mb": round((peak.peak - baseline) / MB, 1),
             "phase_peak_rss_mb": {k: round(v / MB, 1) for k, v in peak.phases.items()

@@ -11,7 +11,8 @@ from typing import Any
 from benchmarks import budget
 
 KEYS = ("size", "time_scale", "wall_s", "n_429", "peer_wall_s", "peer_n_429",
-        "peer_complete", "peer_ratio", "peer_max_retry_count", "peer_handler", "peer_runs")
+        "peer_complete", "peer_failed_calls", "peer_note", "peer_ratio",
+        "peer_max_retry_count", "peer_handler", "peer_runs")
 
 
 def run(quick: bool) -> dict[str, Any]:

@@ -31,7 +31,8 @@ GOALS: tuple[tuple[str, str, str, float | None, bool], ...] = (
     ("throughput", "throughput_ratio", "fast/dict end to end", 5.0, True),
     ("throughput", "pipeline_only.pipeline_ratio", "fast/dict pipeline only", 5.0, True),
     ("memory", "memory_growth", "memory growth medium/small-1", 0.10, False),
-    ("peer_client", "peer_ratio", "slack-sdk wall / ours", 1.0, True),
+    ("peer_client", "peer_ratio", "slack-sdk wall / ours", None, True),
+    ("peer_client", "peer_n_429", "slack-sdk 429s", None, False),
     ("prefect_overhead", "overhead_ratio", "Prefect flow / CLI wall", None, False),
 )
 
@@ -66,16 +67,27 @@ def _panel(ax: Any, rows: list[list[Any]], title: str, profile: str, time_scale:
     for key, series in sorted(rates.items()):
         if key == "429":
             continue
-        ax.step(xs, series, where="mid", color=METHOD_COLORS.get(key), label=f"{key} (sent)")
-    if "429" in rates:
-        ax.step(xs, rates["429"], where="mid", color="red", linewidth=1.0,
-                label="429 answers (all methods)")
-    for n, method in enumerate(BUDGET_LINE_METHODS):
+        color = METHOD_COLORS.get(key)
+        ax.step(xs, series, where="mid", color=color, linewidth=1.6, label=f"{key} (answered, not 429)")
+        ax.fill_between(xs, series, step="mid", color=color, alpha=0.15)
+    by_rate: dict[float, list[str]] = {}
+    for method in BUDGET_LINE_METHODS:
         rate = rate_per_s(profile, method, time_scale)
-        if rate is None or method not in rates:
-            continue
-        ax.axhline(rate, linestyle=(n * 4, (4, 4)), color=METHOD_COLORS[method], linewidth=1.4,
-                   label=f"{method} budget {rate:g}/s")
+        if rate is not None and method in rates:
+            by_rate.setdefault(rate, []).append(method.split(".")[-1])
+    top = max([max(v) for k, v in rates.items() if k != "429"] + [1.0])
+    for rate, names in by_rate.items():
+        ax.axhline(rate, linestyle="--", color="black", linewidth=1.4,
+                   label=f"budget {rate:g}/s ({', '.join(names)})")
+        top = max(top, rate)
+    ax.set_ylim(0, top * 1.3)
+    if "429" in rates:
+        twin = ax.twinx()
+        twin.step(xs, rates["429"], where="mid", color="red", linewidth=1.0, alpha=0.8,
+                  label=f"429 answers (right axis, {sum(1 for r in rows if int(r[2]) == 429)})")
+        twin.set_ylabel("429 answers / s", color="red")
+        twin.tick_params(axis="y", colors="red")
+        twin.legend(loc="upper left", fontsize=8)
     ax.set_title(title)
     ax.set_ylabel("requests / s")
     ax.grid(alpha=0.3)
@@ -91,7 +103,7 @@ def budget_timeline(plot: dict[str, Any], path: Path) -> Path:
         panels.append((plot["peer"], "slack-sdk AsyncWebClient + RateLimitErrorRetryHandler"))
     span = max((max(float(r[0]) for r in rows) - min(float(r[0]) for r in rows)
                 for rows, _ in panels if rows), default=1.0)
-    bin_s = max(0.1, span / 60.0)
+    bin_s = max(0.2, span / 40.0)
     nbins = max(1, math.ceil(span / bin_s) + 1)
     fig, axes = plt.subplots(len(panels), 1, figsize=(10, 3.8 * len(panels)), sharex=True,
                              squeeze=False)
@@ -121,8 +133,9 @@ def summary(doc: dict[str, Any], path: Path) -> Path:
         met = None if goal is None else (value >= goal if hib else value <= goal)
         color = "tab:gray" if met is None else ("tab:green" if met else "tab:red")
         ax.bar([0], [value], color=color, width=0.5)
-        ax.text(0, value, f"{value:.3g}", ha="center", va="bottom", fontsize=10)
-        top = max(value, goal or 0) * 1.25 or 1.0
+        ax.text(0, value, f"{value:.3g}", ha="center", va="bottom", fontsize=11,
+                color="black" if met is None else color, fontweight="bold")
+        top = max(value, goal or 0, 1.0 if goal is None else 0) * 1.25 or 1.0
         if goal is not None:
             ax.axhline(goal, linestyle="--", color="black", linewidth=1)
         ax.set_ylim(0, top)

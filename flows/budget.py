@@ -29,7 +29,7 @@ from ingest.source import LoadSettings
 
 SLOTS_ENV = "SLACK_INGEST_BUDGET_SLOTS"
 DEFAULT_SLOTS = 12
-LEASE_S = 600.0
+LEASE_S = 120.0
 
 
 def budget_slots() -> int:
@@ -128,5 +128,6 @@ def budget_lease(name: str, occupy: int, slots: int) -> Iterator[float]:
 
     occupy = max(1, min(occupy, slots))
     ensure_budget_limit(name, slots)
-    with concurrency(name, occupy=occupy, strict=True, lease_duration=LEASE_S):
+    with concurrency(name, occupy=occupy, strict=True, lease_duration=LEASE_S,
+                     raise_on_lease_renewal_failure=False):
         yield occupy / slots

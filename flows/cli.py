@@ -24,7 +24,7 @@ DEFAULT_CRON = "0 0 * * *"
 TokenOpt = Annotated[str | None, typer.Option("--token", help="Slack token (prefer a Prefect Secret block 'slack-token', .dlt/secrets.toml or SOURCES__SLACK__ACCESS_TOKEN). Stays in this process; never a flow parameter.", show_default=False)]
 BaseUrlOpt = Annotated[str | None, typer.Option("--base-url", help="Slack Web API base URL [default: https://slack.com/api/]")]
 DestOpt = Annotated[str | None, typer.Option("--destination", help="dlt destination: duckdb, bigquery, or any dlt destination name [default: duckdb]")]
-DuckOpt = Annotated[str | None, typer.Option("--duckdb-path", help="DuckDB file [default: slack.duckdb]")]
+DuckOpt = Annotated[str | None, typer.Option("--duckdb-path", help="DuckDB file [default: slack_ingest.duckdb]")]
 DatasetOpt = Annotated[str | None, typer.Option("--dataset", help="Dataset (schema) name [default: slack]")]
 StartOpt = Annotated[str | None, typer.Option("--start-date", help="Load history from this date (YYYY-MM-DD or ISO datetime, UTC) [default: the beginning]")]
 EndOpt = Annotated[str | None, typer.Option("--end-date", help="Load history up to this date [default: now]")]

@@ -22,7 +22,7 @@ from ingest.pipeline import Target
 
 HISTORY_TAG = "slack-history"
 LOAD_LOCK_PREFIX = "slack-ingest-duckdb-"
-LOCK_LEASE_S = 600.0
+LOCK_LEASE_S = 120.0
 
 
 def ensure_tag_limit(tag: str, limit: int) -> None:
@@ -94,7 +94,8 @@ def hold_writer(target: Target) -> Iterator[None]:
     from prefect.concurrency.sync import concurrency
 
     name = load_lock_name(target)
-    with concurrency(name, occupy=1, strict=True, lease_duration=LOCK_LEASE_S):
+    with concurrency(name, occupy=1, strict=True, lease_duration=LOCK_LEASE_S,
+                     raise_on_lease_renewal_failure=False):
         with _LOCAL_GUARD:
             _HELD[name] = _HELD.get(name, 0) + 1
         try:
@@ -116,7 +117,8 @@ def _held(name: str) -> Iterator[None]:
         if _holds(name):
             yield
             return
-        with concurrency(name, occupy=1, strict=True, lease_duration=LOCK_LEASE_S):
+        with concurrency(name, occupy=1, strict=True, lease_duration=LOCK_LEASE_S,
+                         raise_on_lease_renewal_failure=False):
             yield
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from prefect import flow, get_run_logger
@@ -82,6 +82,11 @@ class RunContext:
     backoff_s: float
     retries: int
     started: float
+    marks: dict[str, float] = field(default_factory=dict)
+
+    def mark(self, phase: str) -> None:
+        """Seconds since the flow started, when `phase` ended (the summary's `phases_s`)."""
+        self.marks[phase] = round(time.monotonic() - self.started, 3)
 
     def task_options(self) -> dict[str, Any]:
         return retry_options(self.backoff_s, self.retries)
@@ -143,6 +148,7 @@ def slack_pipeline(
                      n_shards=shards, max_concurrency=max_concurrency,
                      budget_name=budget_limit_name(team_id), slots=budget_slots(),
                      backoff_s=retry_backoff_s, retries=retries, started=started)
+    ctx.mark("setup")
     _logger().info("slack load: %s shards, max concurrency %s, %s %s, dataset %s", shards,
                    max_concurrency, target.destination, target.location(), target.dataset)
     run = _run_distributed(ctx, shard_deployment) if shard_deployment else _run_in_process(ctx)
@@ -157,10 +163,13 @@ def _run_in_process(ctx: RunContext) -> dict[str, Any]:
     # The whole budget (every task of this process shares the client's buckets), and the
     # DuckDB writer role for the run (its tasks take turns on a local lock).
     with budget_lease(ctx.budget_name, ctx.slots, ctx.slots), hold_writer(target):
+        ctx.mark("leases")
         out["settled"] = settle_pending(target, lock=lock)
         plan = get_resources.with_options(**opts)(ctx.settings)
+        ctx.mark("plan")
         groups = assign_shards(plan["readable"], ctx.n_shards)
         seeds = collect_seed_states(target, plan["readable"], lock=lock)
+        ctx.mark("seeds")
         key = _flow_run_id() or "local"
         with ProgressBoard(key, len(plan["readable"]),
                            artifact_key=artifact_key("progress", target)):
@@ -173,6 +182,7 @@ def _run_in_process(ctx: RunContext) -> dict[str, Any]:
                 for i, ids in enumerate(groups) if ids]
             shard_results = [_outcome(f, i, ctx.n_shards, ids) for i, ids, f in history]
             meta_results = [_outcome(f, None, ctx.n_shards, []) for f in meta]
+            ctx.mark("tasks")
     return {**out, "plan": plan, "shards": shard_results, "meta": meta_results}
 
 
@@ -196,11 +206,14 @@ def _run_distributed(ctx: RunContext, deployment: str) -> dict[str, Any]:
     # This process's own Slack work (plan, metadata, users) holds the whole budget and the
     # DuckDB writer role, then hands both over to the shard runs.
     with budget_lease(ctx.budget_name, ctx.slots, ctx.slots), hold_writer(target):
+        ctx.mark("leases")
         out["settled"] = settle_pending(target, lock=load_lock(target))
         plan = get_resources.with_options(**opts)(ctx.settings)
+        ctx.mark("plan")
         meta = [load_channels.with_options(**opts).submit(ctx.settings, ctx.target),
                 get_users.with_options(**opts).submit(ctx.settings, ctx.target)]
         meta_results = [_outcome(f, None, ctx.n_shards, []) for f in meta]
+        ctx.mark("metadata")
     groups = [(i, ids) for i, ids in enumerate(assign_shards(plan["readable"], ctx.n_shards))
               if ids]
     parallel = max(1, min(ctx.max_concurrency, len(groups)))
@@ -209,6 +222,7 @@ def _run_distributed(ctx: RunContext, deployment: str) -> dict[str, Any]:
     with ProgressBoard(_flow_run_id() or "local", len(plan["readable"]),
                        artifact_key=artifact_key("progress", target)) as board:
         shard_results = _dispatch_shards(ctx, deployment, groups, budget, board)
+        ctx.mark("shard runs")
     return {**out, "plan": plan, "shards": shard_results, "meta": meta_results,
             "budget": budget}
 
@@ -328,6 +342,8 @@ def _finish(ctx: RunContext, run: dict[str, Any]) -> dict[str, Any]:
     }
     if failures:
         summary["error"] = sorted(failures, key=lambda p: not p.get("fatal"))[0].get("error")
+    ctx.mark("summary")
+    summary["phases_s"] = dict(ctx.marks)
     publish_summary(summary, target)
     if failures:
         fatal = next((e for e in exceptions if e is not None and is_fatal(e)), None)

@@ -154,8 +154,10 @@ def run_load(token: str, settings: LoadSettings, target: Target, *,
     lock = load_lock or nullcontext
     started = time.monotonic()
     pipeline = make_pipeline(target, shard)
-    with lock():
-        pending = finish_pending(pipeline)
+    pending = False
+    if pipeline.has_pending_data:
+        with lock():
+            pending = finish_pending(pipeline)
     settings = settings.validate()
     ctx = SlackContext(check_token(token), settings, progress)
     stream = MessageStream()

@@ -33,38 +33,56 @@ def _ts_key(ts: str) -> str:
     return f"{int(sec):010d}.{(frac + '000000')[:6]}"
 
 
+def _mark(client: Any, table: str, cid: str, gone: list[str], *, with_threads: bool) -> None:
+    for i in range(0, len(gone), CHUNK):
+        chunk = ", ".join(_lit(ts, _TS) for ts in gone[i:i + CHUNK])
+        client.execute_sql(
+            f"update {table} set is_deleted = true, deleted_at = current_timestamp "
+            f"where channel_id = {_lit(cid, _ID)} and ts in ({chunk})")
+        if with_threads:
+            # a deleted thread parent takes its replies with it
+            client.execute_sql(
+                f"update {table} set is_deleted = true, deleted_at = current_timestamp "
+                f"where channel_id = {_lit(cid, _ID)} and thread_ts in ({chunk}) "
+                "and coalesce(is_deleted, false) = false")
+
+
 def reconcile(pipeline: Any, items: Iterable[tuple[Any, ...]]) -> int:
-    """Apply reconciliations; returns how many rows were newly marked deleted."""
+    """Apply reconciliations; returns how many rows were newly marked deleted.
+
+    Windows cost one query each (at most a couple per channel); whole-thread re-reads are
+    grouped per channel, one query per chunk of threads (BigQuery bills per query)."""
     items = list(items)
     if not items:
         return 0
     marked = 0
+    threads: dict[str, dict[str, set[str]]] = {}
     with pipeline.sql_client() as client:
         table = client.make_qualified_table_name("messages")
+        alive = "coalesce(is_deleted, false) = false"
         for cid, lo, hi, thread_ts, existing in items:
-            where = [f"channel_id = {_lit(cid, _ID)}", "coalesce(is_deleted, false) = false"]
             if thread_ts is not None:
-                where.append(f"thread_ts = {_lit(thread_ts, _TS)}")
-                where.append(f"ts <> {_lit(thread_ts, _TS)}")
-            else:
-                where.append(f"ts > {_lit(_ts_key(lo), _TS)}" if lo not in (None, "0") else "1=1")
-                where.append(f"ts <= {_lit(_ts_key(hi), _TS)}")
-                # top-level rows and broadcasts live in history; replies are checked per thread
-                where.append("(coalesce(is_reply, false) = false or subtype = 'thread_broadcast')")
-            keep = sorted(set(existing))
-            base = " and ".join(where)
-            candidates = client.execute_sql(f"select ts from {table} where {base}") or []
-            gone = sorted({r[0] for r in candidates} - set(keep))
-            for i in range(0, len(gone), CHUNK):
-                chunk = ", ".join(_lit(ts, _TS) for ts in gone[i:i + CHUNK])
-                client.execute_sql(
-                    f"update {table} set is_deleted = true, deleted_at = current_timestamp "
-                    f"where channel_id = {_lit(cid, _ID)} and ts in ({chunk})")
-                if thread_ts is None:
-                    # a deleted thread parent takes its replies with it
-                    client.execute_sql(
-                        f"update {table} set is_deleted = true, deleted_at = current_timestamp "
-                        f"where channel_id = {_lit(cid, _ID)} and thread_ts in ({chunk}) "
-                        "and coalesce(is_deleted, false) = false")
+                threads.setdefault(cid, {})[thread_ts] = set(existing)
+                continue
+            where = [f"channel_id = {_lit(cid, _ID)}", alive,
+                     f"ts <= {_lit(_ts_key(hi), _TS)}",
+                     # top-level rows and broadcasts live in history; replies: per thread
+                     "(coalesce(is_reply, false) = false or subtype = 'thread_broadcast')"]
+            if lo not in (None, "0"):
+                where.append(f"ts > {_lit(_ts_key(lo), _TS)}")
+            rows = client.execute_sql(f"select ts from {table} where {' and '.join(where)}") or []
+            gone = sorted({r[0] for r in rows} - set(existing))
+            _mark(client, table, cid, gone, with_threads=True)
             marked += len(gone)
+        for cid, by_thread in threads.items():
+            parents = sorted(by_thread)
+            gone_all: list[str] = []
+            for i in range(0, len(parents), CHUNK):
+                chunk = ", ".join(_lit(ts, _TS) for ts in parents[i:i + CHUNK])
+                rows = client.execute_sql(
+                    f"select thread_ts, ts from {table} where channel_id = {_lit(cid, _ID)} "
+                    f"and {alive} and thread_ts in ({chunk}) and ts <> thread_ts") or []
+                gone_all.extend(ts for parent, ts in rows if ts not in by_thread[parent])
+            _mark(client, table, cid, sorted(set(gone_all)), with_threads=False)
+            marked += len(set(gone_all))
     return marked

@@ -183,6 +183,7 @@ class HistoryFanout:
         s = self.settings
         state = ChannelState.from_dict(self.states.get(cid))
         running = ChannelState.from_dict(state.to_dict())
+        loaded_before = state.cursor is not None
         windows = plan_windows(state, s.oldest_ts, s.latest_ts, self.now_micros,
                                self.lookback_micros)
         max_ts: str | None = None
@@ -234,7 +235,8 @@ class HistoryFanout:
                             if plan is not None:
                                 await replies_gate.acquire()
                                 pending.add(asyncio.create_task(self._thread_replies(
-                                    client, cid, ts, plan, broadcasts, counts, replies_gate)))
+                                    client, cid, ts, plan, broadcasts, counts, replies_gate,
+                                    loaded_before)))
                     counts["messages"] += len(rows)
                     self.progress.add_messages(len(rows))
                     if rows:
@@ -260,22 +262,27 @@ class HistoryFanout:
         new_state = advance(state, max_ts_seen=max_ts, start=s.oldest_ts,
                             seen_threads=seen_threads, now_micros=self.now_micros,
                             lookback_micros=self.lookback_micros)
-        self.progress.channel_done(cid)
+        self.progress.channel_done(cid, counts)
         await self._put(("done", cid, new_state.to_dict(), counts))
 
     async def _thread_replies(self, client: AsyncSlackClient, cid: str, parent_ts: str,
                               plan: ThreadFetch, broadcasts: set[str], counts: dict[str, int],
-                              gate: asyncio.Semaphore) -> None:
+                              gate: asyncio.Semaphore, loaded_before: bool) -> None:
         try:
             counts["threads"] += 1
-            n_new, _ = await self._fetch_thread(client, cid, parent_ts, plan.since, broadcasts,
-                                                counts, collect=False)
-            deleted_some = (plan.since is not None and plan.expect is not None
+            # A whole thread read on a channel loaded before may hold replies deleted since
+            # (the thread need not be tracked: e.g. the lookback was widened).
+            whole = plan.since is None
+            reconcile_whole = whole and (plan.known or loaded_before)
+            n_new, all_ts = await self._fetch_thread(client, cid, parent_ts, plan.since,
+                                                     broadcasts, counts, collect=reconcile_whole)
+            deleted_some = (not whole and plan.expect is not None
                             and plan.expect != self._prev_count(cid, parent_ts) + n_new)
-            if plan.known and (plan.since is None or deleted_some):
-                # Re-read the whole thread and mark replies that no longer exist.
+            if deleted_some:
+                # The count does not add up: re-read the whole thread to find what is gone.
                 _, all_ts = await self._fetch_thread(client, cid, parent_ts, None, broadcasts,
                                                      counts, collect=True)
+            if reconcile_whole or deleted_some:
                 await self._put(("reconcile", cid, None, None, parent_ts, all_ts))
         except SlackResourceError as exc:
             # thread_not_found: the parent was deleted between the two reads.

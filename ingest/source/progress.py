@@ -16,6 +16,7 @@ class LoadProgress:
         self.messages = 0
         self.replies = 0
         self.skipped: dict[str, str] = {}
+        self.channels: dict[str, dict[str, int]] = {}
         self.notes: list[str] = []
         self._stats: list[Any] = []
 
@@ -31,9 +32,12 @@ class LoadProgress:
         with self._lock:
             self.replies += n
 
-    def channel_done(self, cid: str) -> None:
+    def channel_done(self, cid: str, counts: dict[str, int] | None = None) -> None:
         with self._lock:
             self.channels_done += 1
+            if counts is not None:
+                self.channels[cid] = {"messages": counts.get("messages", 0),
+                                      "replies": counts.get("replies", 0)}
 
     def channel_skipped(self, cid: str, reason: str) -> None:
         with self._lock:
@@ -73,4 +77,5 @@ class LoadProgress:
                 "messages": self.messages,
                 "replies": self.replies,
                 "skipped": dict(self.skipped),
+                "channels": {cid: dict(c) for cid, c in self.channels.items()},
             }

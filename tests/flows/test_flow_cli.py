@@ -72,3 +72,37 @@ def test_flow_run_refuses_token_flag_with_workers(tmp_path):
 def test_flow_serve_rejects_a_bad_cron():
     result = runner.invoke(flow_app, ["serve", "--cron", "every night please"])
     assert result.exit_code == 2 and "cron" in result.output
+
+
+def test_flow_serve_registers_the_nightly_deployment(tmp_path):
+    """`flow serve` (a real process) creates deployment slack_pipeline/<name> with the
+    cron schedule and the flags as default parameters, then serves until stopped."""
+    import signal
+    import time
+
+    from prefect.client.orchestration import get_client
+    from prefect.settings import PREFECT_API_URL
+
+    env = {**os.environ, "PREFECT_API_URL": str(PREFECT_API_URL.value())}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "flows.cli", "serve", "--name", "nightly-test", "--shards", "6",
+         "--dataset", "raw_slack"], env=env, cwd=REPO, stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deployment = None
+        deadline = time.monotonic() + 60
+        with get_client(sync_client=True) as client:
+            while deployment is None and time.monotonic() < deadline:
+                try:
+                    deployment = client.read_deployment_by_name("slack_pipeline/nightly-test")
+                except Exception:  # noqa: BLE001 - not registered yet
+                    assert proc.poll() is None, "flow serve exited"
+                    time.sleep(0.5)
+        assert deployment is not None, "flow serve registered no deployment within 60 s"
+        assert [s.schedule.cron for s in deployment.schedules] == ["0 0 * * *"]
+        assert deployment.parameters["shards"] == 6
+        assert deployment.parameters["dataset"] == "raw_slack"
+        assert "token" not in json.dumps(deployment.parameters)
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=20)

@@ -36,9 +36,11 @@ SEED = 20240607  # kill points and workspace
 SLICE_ROWS = "5000"  # medium has ~145k messages: ~30 slices
 N_KILLS = 3
 # The stated bound: all killed runs plus the final run spend at most this many times the
-# requests of one clean run. Measured: ~1.04-1.10 with 3 kills (docs/RESILIENCE.md); the
-# in-flight slice (<= SLICE_ROWS rows plus the prefetch queue) is all a kill may cost.
-REQUEST_BOUND = 1 + 0.5 * N_KILLS
+# requests of one clean run. Measured 1.38-1.41 with these 3 kills (docs/RESILIENCE.md):
+# a kill loses what was fetched but not yet committed (the open channels' pages since
+# their last checkpoint, the prefetch queue, the slice being loaded), ~0.13 of a clean
+# run each. A run that restarted from zero would cost at least 1 + the last kill point.
+REQUEST_BOUND = 1 + 0.2 * N_KILLS
 
 
 def kill_points(rng: random.Random, n: int) -> list[float]:
@@ -88,13 +90,15 @@ def test_sigkill_at_random_points_then_resume_is_exact(medium_sim, tmp_path, rec
     db = work / "w.duckdb"
     env = cli_env(TOKEN, work / "pipelines", env_extra)
     points = kill_points(random.Random(SEED), N_KILLS)
+    assert REQUEST_BOUND < 1 + points[-1], "the bound would not catch a restart from zero"
     sim.reset_stats()
     kills = []
     for point in points:
         threshold = int(point * clean_requests)
         started = time.monotonic()
-        p = subprocess.Popen(cli_argv(load_args(sim, db, lookback_days=None)), cwd=work, env=env,
-                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        p = subprocess.Popen(cli_argv(load_args(sim, db, lookback_days=None)), cwd=work,
+                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                             text=True)
         while requests_total(sim) < threshold and p.poll() is None:
             time.sleep(0.01)
         assert p.poll() is None, (
@@ -106,7 +110,8 @@ def test_sigkill_at_random_points_then_resume_is_exact(medium_sim, tmp_path, rec
                       "wall_s": round(time.monotonic() - started, 1),
                       "messages_committed": _messages_loaded(db)})
 
-    proc = run_cli(load_args(sim, db, "--json", str(work / "s.json"), lookback_days=None), work, env, timeout=600)
+    proc = run_cli(load_args(sim, db, "--json", str(work / "s.json"), lookback_days=None),
+                   work, env, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     final_requests = requests_total(sim) - kills[-1]["requests_at_kill"]
     total = requests_total(sim)

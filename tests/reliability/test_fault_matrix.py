@@ -77,4 +77,4 @@ def test_load_is_exact_under_faults(case, target, small_ws_truth, record_propert
     record_property("faults", json.dumps({"case": case, "spec": spec, "served": served,
                                           "client": client}))
     print(f"faults {case}: served {served}, requests {stats['totals']['requests']}, "
-          f"client retries {client['retries']}")
+          f"429s {stats['totals']['n_429']}, client retries {client['retries']}")
