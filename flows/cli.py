@@ -15,34 +15,37 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 
+from ingest.cli_options import (
+    ArchivedOpt,
+    BaseUrlOpt,
+    ChannelsOpt,
+    DatasetOpt,
+    DestOpt,
+    DuckOpt,
+    EndOpt,
+    ExcludeOpt,
+    FastOpt,
+    JoinOpt,
+    JsonOpt,
+    LookbackOpt,
+    PrivateOpt,
+    ProfileOpt,
+    StartOpt,
+    TimeScaleOpt,
+    TokenOpt,
+)
+
 flow_app = typer.Typer(help="Run or serve the Prefect flow (sharded, retried, observable).",
                        no_args_is_help=True, pretty_exceptions_enable=False,
                        add_completion=False)
 
 DEFAULT_CRON = "0 0 * * *"
 
-TokenOpt = Annotated[str | None, typer.Option("--token", help="Slack token (prefer a Prefect Secret block 'slack-token', .dlt/secrets.toml or SOURCES__SLACK__ACCESS_TOKEN). Stays in this process; never a flow parameter.", show_default=False)]
-BaseUrlOpt = Annotated[str | None, typer.Option("--base-url", help="Slack Web API base URL [default: https://slack.com/api/]")]
-DestOpt = Annotated[str | None, typer.Option("--destination", help="dlt destination: duckdb, bigquery, or any dlt destination name [default: duckdb]")]
-DuckOpt = Annotated[str | None, typer.Option("--duckdb-path", help="DuckDB file [default: slack_ingest.duckdb]")]
-DatasetOpt = Annotated[str | None, typer.Option("--dataset", help="Dataset (schema) name [default: slack]")]
-StartOpt = Annotated[str | None, typer.Option("--start-date", help="Load history from this date (YYYY-MM-DD or ISO datetime, UTC) [default: the beginning]")]
-EndOpt = Annotated[str | None, typer.Option("--end-date", help="Load history up to this date [default: now]")]
-ChannelsOpt = Annotated[list[str] | None, typer.Option("--channel", "-c", help="Channel id or name to load (repeatable) [default: all the token can read]")]
-ExcludeOpt = Annotated[list[str] | None, typer.Option("--exclude-channel", help="Channel id or name to skip (repeatable)")]
-PrivateOpt = Annotated[bool | None, typer.Option("--include-private/--no-private", help="Include private channels the token is in [default: include]")]
-ArchivedOpt = Annotated[bool | None, typer.Option("--exclude-archived/--include-archived", help="Skip archived channels [default: include]")]
-JoinOpt = Annotated[bool | None, typer.Option("--auto-join/--no-auto-join", help="Join public channels the bot is not in [default: no]")]
-ProfileOpt = Annotated[str | None, typer.Option("--profile", help="Rate-limit profile: internal, marketplace, unlisted, unlimited [default: internal]")]
-TimeScaleOpt = Annotated[float | None, typer.Option("--time-scale", help="Rate budgets run this many times faster (simulator) [default: 1]")]
-LookbackOpt = Annotated[float | None, typer.Option("--lookback-days", help="Re-read this many days for edits and new thread replies [default: 7]")]
-FastOpt = Annotated[bool | None, typer.Option("--fast/--relational", help="Arrow fast path or dlt's relational child tables [default: fast]")]
 ShardsOpt = Annotated[int, typer.Option("--shards", min=1, help="Channel-history shards (one dlt pipeline each, one dataset)")]
 ConcOpt = Annotated[int, typer.Option("--max-concurrency", min=1, help="Shards running at once (Prefect tag concurrency limit 'slack-history')")]
 ShardDeplOpt = Annotated[str | None, typer.Option("--shard-deployment", help="Run shards as flow runs of this deployment (e.g. slack_shard/slack-shard) so any worker picks them up")]
 RetriesOpt = Annotated[int, typer.Option("--retries", min=0, help="Retries of a task after a transient failure (exponential backoff with jitter)")]
 BackoffOpt = Annotated[float, typer.Option("--retry-backoff", help="First retry delay in seconds (then x2, x4, ...)")]
-JsonOpt = Annotated[Path | None, typer.Option("--json", help="Write the run summary as JSON to this file")]
 
 
 def _fail(message: str, code: int) -> NoReturn:
