@@ -38,7 +38,7 @@ def test_ts_strings_exact_and_json_columns(target):
                          "from slack.messages")
     truth = ws.truth()
     assert {(r[0], r[1]) for r in rows} == set(truth.messages)
-    for cid, ts, _thread_ts, ts_at, blocks_t, reactions_t in rows:
+    for _cid, ts, _thread_ts, ts_at, blocks_t, reactions_t in rows:
         sec, frac = ts.split(".")
         assert len(frac) == 6
         assert int(ts_at.timestamp()) == int(sec)

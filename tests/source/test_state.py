@@ -4,12 +4,12 @@ from ingest.source.settings import format_ts, ts_to_micros
 from ingest.source.state import (
     BEGINNING,
     ChannelState,
+    ThreadFetch,
     Window,
     advance,
     is_thread_parent,
-    plan_windows,
-    ThreadFetch,
     plan_thread,
+    plan_windows,
 )
 
 DAY = 86_400_000_000
