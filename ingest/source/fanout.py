@@ -237,7 +237,9 @@ class HistoryFanout:
                                 pending.add(asyncio.create_task(self._thread_replies(
                                     client, cid, ts, plan, broadcasts, counts, replies_gate,
                                     loaded_before)))
+                    # per channel, as in the table: rows, and rows that are replies
                     counts["messages"] += len(rows)
+                    counts["replies"] += sum(1 for m in rows if _is_reply(m))
                     self.progress.add_messages(len(rows))
                     if rows:
                         await self._put(("rows", rows))
@@ -319,10 +321,16 @@ class HistoryFanout:
                 msg["channel_id"] = cid
                 rows.append(msg)
             if rows:
+                counts["messages"] += len(rows)
                 counts["replies"] += len(rows)
                 self.progress.add_replies(len(rows))
                 await self._put(("rows", rows))
         return n, all_ts
+
+
+def _is_reply(msg: dict[str, Any]) -> bool:
+    thread_ts = msg.get("thread_ts")
+    return thread_ts is not None and thread_ts != msg["ts"]
 
 
 def _recheck_top(state: ChannelState, window: Window) -> str | None:
