@@ -75,6 +75,10 @@ def _setup(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log re
     else:
         logger.addHandler(logging.NullHandler())
         logger.propagate = False
+        # dlt logs failed jobs with tracebacks; our one line says what happened
+        os.environ["RUNTIME__LOG_LEVEL"] = "CRITICAL"  # (--verbose keeps dlt's logs)
+    # Ctrl-C must stop the run (dlt would otherwise defer or swallow it during a load).
+    os.environ.setdefault("RUNTIME__INTERCEPT_SIGNALS", "false")
 
 
 def fail(message: str, code: int = 2) -> NoReturn:
@@ -123,6 +127,12 @@ def _run_with_display(run: Callable[[Any], Any], quiet: bool) -> Any:
         return run(progress)
 
 
+def check_json_path(json_path: Path | None) -> None:
+    """--json is written after the load: check its folder before anything runs."""
+    if json_path is not None and not json_path.expanduser().resolve().parent.is_dir():
+        fail(f"--json {json_path}: folder {json_path.parent} does not exist")
+
+
 def _print_summary(result: Any, json_path: Path | None, extra: dict[str, Any] | None = None) -> None:
     for table in summary_tables(result):
         out.print(table)
@@ -147,6 +157,8 @@ def run(
     from ingest.pipeline import check_target, run_load
     from ingest.preflight import preflight
     from ingest.source.settings import check_token
+
+    check_json_path(json_path)
 
     def go() -> Any:
         settings = resolve_settings(_settings_overrides(

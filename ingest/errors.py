@@ -33,7 +33,7 @@ def _chain(exc: BaseException) -> Iterator[BaseException]:
             continue
         seen.add(id(e))
         yield e
-        for attr in ("exception", "__cause__", "__context__"):
+        for attr in ("exception", "client_exception", "__cause__", "__context__"):
             nxt = getattr(e, attr, None)
             if isinstance(nxt, BaseException):
                 stack.append(nxt)
@@ -42,13 +42,30 @@ def _chain(exc: BaseException) -> Iterator[BaseException]:
                 stack.append(nxt)
 
 
+def _job_cause(exc: BaseException) -> BaseException | None:
+    """dlt's failed load jobs carry the destination's own exception as client_exception;
+    their own text starts with a traceback."""
+    for e in _chain(exc):
+        cause = getattr(e, "client_exception", None)
+        if isinstance(cause, BaseException):
+            return cause
+    return None
+
+
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return redact(text[0] if text else type(exc).__name__)
 
 
+INTERRUPTED = 130
+
+
 def explain(exc: BaseException) -> tuple[int, str]:
     chain = list(_chain(exc))
+    for e in chain:
+        if isinstance(e, KeyboardInterrupt) or type(e).__name__ == "SignalReceivedException":
+            return INTERRUPTED, ("interrupted: progress loaded so far is kept; run again to "
+                                 "continue")
     for e in chain:
         if isinstance(e, ConfigError) or type(e).__name__ == "SimulatorConfigError":
             return USER_MISTAKE, _first_line(e)
@@ -73,7 +90,8 @@ def explain(exc: BaseException) -> tuple[int, str]:
     for e in chain:
         name = type(e).__name__
         if "Destination" in name or "LoadClient" in name or "Terminal" in name:
+            cause = _job_cause(e) or e
             return RUNTIME_FAILURE, (
-                f"the destination failed ({name}: {_first_line(e)}); extracted data is kept "
-                "and the next run loads it")
+                f"the destination failed ({type(cause).__name__}: {_first_line(cause)}); "
+                "extracted data is kept and the next run loads it")
     return RUNTIME_FAILURE, f"{type(exc).__name__}: {_first_line(exc)}"

@@ -61,6 +61,11 @@ def check_target(target: Target) -> Target:
             raise ConfigError(f"DuckDB path {target.duckdb_path} is a directory")
         if not parent.exists():
             raise ConfigError(f"DuckDB path {target.duckdb_path}: folder {parent} does not exist")
+        if not parent.is_dir():
+            raise ConfigError(f"DuckDB path {target.duckdb_path}: {parent} is a file, not a folder")
+        if path.is_file() and path.stat().st_size > 0 and not _is_duckdb_file(path):
+            raise ConfigError(f"DuckDB path {target.duckdb_path} exists and is not a DuckDB "
+                              "database")
         if path.stem == target.dataset:
             raise ConfigError(
                 f"DuckDB file {path.name} has the same name as the dataset {target.dataset!r}; "
@@ -70,6 +75,13 @@ def check_target(target: Target) -> Target:
     if not target.dataset.replace("_", "").isalnum():
         raise ConfigError(f"dataset name {target.dataset!r} must be letters, digits and _")
     return target
+
+
+def _is_duckdb_file(path: Path) -> bool:
+    """DuckDB files carry the magic bytes DUCK at offset 8."""
+    with path.open("rb") as f:
+        head = f.read(12)
+    return head[8:12] == b"DUCK"
 
 
 def make_destination(target: Target) -> Any:

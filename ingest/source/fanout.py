@@ -142,11 +142,21 @@ class HistoryFanout:
     def _main(self) -> None:
         try:
             asyncio.run(self._run())
-            self._q.put(("end",))
-        except _Stopped:
-            pass
+            self._hand_over(("end",))
         except BaseException as exc:  # noqa: BLE001 - handed to the consumer
-            self._q.put(("error", _unwrap(exc)))
+            cause = _unwrap(exc)
+            if isinstance(cause, _Stopped) or self._stop.is_set():
+                return  # the consumer went away; nobody is left to tell
+            self._hand_over(("error", cause))
+
+    def _hand_over(self, item: Item) -> None:
+        """Put without ever blocking past the consumer's departure (the queue may be full)."""
+        while not self._stop.is_set():
+            try:
+                self._q.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
 
     async def _put(self, item: Item) -> None:
         while True:

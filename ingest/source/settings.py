@@ -87,7 +87,7 @@ class LoadSettings:
     max_in_flight: int = 32
     fast_path: bool = True
     batch_rows: int = 5000
-    checkpoint_pages: int = 10
+    checkpoint_pages: int = 2
     slice_rows: int = 50_000
     queue_pages: int = 64
     limits: dict[str, Any] = field(default_factory=dict)

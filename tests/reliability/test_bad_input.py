@@ -78,22 +78,15 @@ CASES = [
     pytest.param([], {}, {"secrets.toml": "[sources.slack\naccess_token = = 'x'\n"}, "secrets",
                  id="corrupt secrets.toml"),
     pytest.param(["--duckdb-path", "{home}/a-file/w.duckdb"], {}, {}, "a-file",
-                 id="duckdb folder is a file", marks=_xfail(
-                     "check_target only checks parent.exists(): a regular file passes, the "
-                     "whole workspace is extracted, then dlt fails with exit 1 "
-                     "'DestinationConnectionError ... Not a directory'")),
+                 id="duckdb folder is a file"),
     pytest.param(["--duckdb-path", "{home}/not-duckdb.duckdb"], {}, {}, "not a DuckDB",
-                 id="duckdb path is not a database", marks=_xfail(
-                     "an existing file that is not a DuckDB database passes check_target; "
-                     "the run extracts everything and fails with exit 1 at the load")),
+                 id="duckdb path is not a database"),
     pytest.param(["--base-url", "{url}/not-the-api/"], {}, {}, "base URL",
                  id="base url of another web server", marks=_xfail(
                      "a base URL that answers HTTP 404 gives exit 1 'Slack request failed: "
                      "auth.test: HTTP 404; rerun to continue' (rerunning cannot help)")),
     pytest.param(["--json", "{home}/no-such-folder/summary.json"], {}, {}, "no-such-folder",
-                 id="summary json in a missing folder", marks=_xfail(
-                     "--json is written after the load, outside guarded(): a missing folder "
-                     "gives a FileNotFoundError traceback, exit 1")),
+                 id="summary json in a missing folder"),
     pytest.param(["--destination", "bigquery"], {}, {}, "credentials",
                  id="bigquery without credentials", marks=_xfail(
                      "missing BigQuery credentials exit 1 with dlt's "

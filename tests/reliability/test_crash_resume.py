@@ -36,11 +36,12 @@ SEED = 20240607  # kill points and workspace
 SLICE_ROWS = "5000"  # medium has ~145k messages: ~30 slices
 N_KILLS = 3
 # The stated bound: all killed runs plus the final run spend at most this many times the
-# requests of one clean run. Measured 1.38-1.50 with these 3 kills (docs/RESILIENCE.md):
+# requests of one clean run. Measured 1.38-1.51 with these 3 kills (docs/RESILIENCE.md):
 # a kill loses what was fetched but not yet committed (the open channels' pages since
 # their last checkpoint, the prefetch queue, the slice being loaded), 0.13-0.17 of a clean
-# run each. A run that restarted from zero would cost at least 1 + the last kill point.
-REQUEST_BOUND = 1 + 0.2 * N_KILLS
+# run each. A run that restarted from zero would cost at least 1 + the last kill point
+# (1.72 here); the test checks the bound stays below that.
+REQUEST_BOUND = 1.65
 
 
 def kill_points(rng: random.Random, n: int) -> list[float]:

@@ -136,10 +136,7 @@ def test_destination_down_then_next_run_loads_the_kept_data(sim, outage, mode,
 
 @pytest.mark.parametrize("mode,cause", [
     ("connect", CONNECT_MESSAGE),
-    pytest.param("job", JOB_MESSAGE, marks=pytest.mark.xfail(strict=True, reason=(
-        "a failed dlt load job prints dlt's ERROR log records with tracebacks on stderr, and "
-        "ingest.errors.explain reports LoadClientJob*'s first line 'Traceback (most recent "
-        "call last):' instead of the cause (its client_exception)"))),
+    ("job", JOB_MESSAGE),
 ])
 def test_destination_failure_is_one_clear_line(outage, mode, cause):
     assert_one_line_failure(outage[mode]["failed"], 1, "the destination failed", cause,

@@ -117,11 +117,6 @@ def test_ctrl_c_keeps_progress_and_resumes(sim, ctrl_c, clean_requests):
     _assert_resumed(sim, ctrl_c, clean_requests)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "Ctrl-C while dlt loads: dlt's signal interception (runtime.intercept_signals) either "
-    "swallows it (the run goes on, exit 0) or raises SignalReceivedException wrapped in "
-    "PipelineStepFailed, which the CLI reports as 'PipelineStepFailed: ...' with exit 1 "
-    "plus dlt warnings, instead of 'interrupted ...' with exit 130"))
 def test_ctrl_c_while_loading_is_one_clear_line(sim, tmp_path):
     # one slice (default settings): the SIGINT comes from the first load job
     proc = run_cli(load_args(sim, tmp_path / "w.duckdb", lookback_days=None), tmp_path,
@@ -130,11 +125,6 @@ def test_ctrl_c_while_loading_is_one_clear_line(sim, tmp_path):
     assert_one_line_failure(proc, 130, "interrupted", "kept", secrets=(TOKEN,))
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "ingest/source/fanout.py HistoryFanout._main: after close() the producer's _Stopped "
-    "arrives wrapped in an ExceptionGroup (TaskGroup), misses `except _Stopped`, and "
-    "blocks forever in self._q.put(('error', ...)) on the full queue: every failed run "
-    "waits the 30 s join timeout and leaks the thread"))
 def test_a_failed_run_leaves_no_fetcher_thread_behind(target, monkeypatch):
     from dlt.common.destination.exceptions import DestinationTransientException
     from dlt.destinations.impl.duckdb.sql_client import DuckDbSqlClient
