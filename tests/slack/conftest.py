@@ -15,7 +15,7 @@ from aioresponses import aioresponses as _aioresponses
 from ingest.slack import reset_buckets
 
 # Token-shaped on purpose: redaction must catch it by shape and by value.
-TOKEN = "xoxb-123456789012-1234567890123-SeCrEtSeCrEtSeCrEtSeCrEt42"
+TOKEN = "xoxb-unit-test-token-SeCrEtSeCrEtSeCrEtSeCrEt42"
 BASE = "https://slack.com/api/"
 
 
