@@ -11,10 +11,11 @@ import logging
 import os
 import sys
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any
 
 import typer
 
+from ingest.cli_guard import fail, guarded
 from ingest.cli_options import (
     ArchivedOpt,
     BaseUrlOpt,
@@ -46,27 +47,6 @@ ConcOpt = Annotated[int, typer.Option("--max-concurrency", min=1, help="Shards r
 ShardDeplOpt = Annotated[str | None, typer.Option("--shard-deployment", help="Run shards as flow runs of this deployment (e.g. slack_shard/slack-shard) so any worker picks them up")]
 RetriesOpt = Annotated[int, typer.Option("--retries", min=0, help="Retries of a task after a transient failure (exponential backoff with jitter)")]
 BackoffOpt = Annotated[float, typer.Option("--retry-backoff", help="First retry delay in seconds (then x2, x4, ...)")]
-
-
-def _fail(message: str, code: int) -> NoReturn:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(code)
-
-
-def _guarded(fn: Any) -> Any:
-    try:
-        return fn()
-    except typer.Exit:
-        raise
-    except KeyboardInterrupt:
-        _fail("interrupted: progress loaded so far is kept; run again to continue", 130)
-    except Exception as exc:  # noqa: BLE001 - one line, no traceback, for users
-        if os.environ.get("SLACK_INGEST_DEBUG"):
-            raise
-        from ingest.errors import explain
-
-        code, message = explain(exc)
-        _fail(message, code)
 
 
 class _NoTraceback(logging.Formatter):
@@ -155,7 +135,7 @@ def run_cmd(
 ) -> None:
     _quiet_prefect(quiet)
     if token and shard_deployment:
-        _fail("--token cannot reach shards run by workers: store the token in a Prefect "
+        fail("--token cannot reach shards run by workers: store the token in a Prefect "
               "Secret block 'slack-token' (or dlt secrets on the workers)", 2)
     params = _parameters(
         base_url=base_url, destination=destination, duckdb_path=duckdb_path, dataset=dataset,
@@ -181,7 +161,7 @@ def run_cmd(
         finally:
             set_explicit_token(None)
 
-    summary = _guarded(go)
+    summary = guarded(go)
     _print_summary(summary, json_path)
 
 
@@ -211,14 +191,14 @@ def serve_cmd(
     try:
         Cron(cron)
     except ValueError:
-        _fail(f"invalid cron expression {cron!r} (e.g. '0 0 * * *' for midnight UTC)", 2)
+        fail(f"invalid cron expression {cron!r} (e.g. '0 0 * * *' for midnight UTC)", 2)
 
     def go() -> None:
         from flows.pipeline import slack_pipeline
 
         slack_pipeline.serve(name=name, cron=cron, parameters=params)
 
-    _guarded(go)
+    guarded(go)
 
 
 def main() -> None:

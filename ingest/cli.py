@@ -12,12 +12,13 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, NoReturn, TypeVar
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.live import Live
 
+from ingest.cli_guard import err, fail, guarded
 from ingest.cli_options import (
     ArchivedOpt,
     BaseUrlOpt,
@@ -37,7 +38,6 @@ from ingest.cli_options import (
     TimeScaleOpt,
     TokenOpt,
 )
-from ingest.errors import explain
 from ingest.report import progress_panel, summary_tables
 
 app = typer.Typer(
@@ -59,8 +59,6 @@ _add_flow_commands()
 
 # Piped output (CI logs, files) gets a wide console so tables do not truncate method names.
 out = Console() if sys.stdout.isatty() else Console(width=160)
-err = Console(stderr=True) if sys.stderr.isatty() else Console(stderr=True, width=400)
-T = TypeVar("T")
 
 
 @app.callback()
@@ -79,28 +77,6 @@ def _setup(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log re
         os.environ["RUNTIME__LOG_LEVEL"] = "CRITICAL"  # (--verbose keeps dlt's logs)
     # Ctrl-C must stop the run (dlt would otherwise defer or swallow it during a load).
     os.environ.setdefault("RUNTIME__INTERCEPT_SIGNALS", "false")
-
-
-def fail(message: str, code: int = 2) -> NoReturn:
-    err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
-    raise typer.Exit(code)
-
-
-def guarded(fn: Callable[[], T]) -> T:
-    """Run fn; turn every known failure into one line and an exit code."""
-    try:
-        return fn()
-    except typer.Exit:
-        raise
-    except KeyboardInterrupt:
-        fail("interrupted: progress loaded so far is kept; run again to continue", 130)
-    except Exception as exc:  # noqa: BLE001 - the whole point: no tracebacks for users
-        if os.environ.get("SLACK_INGEST_DEBUG"):
-            raise
-        code, message = explain(exc)
-        fail(message, code)
-
-
 
 
 def _settings_overrides(**kw: Any) -> dict[str, Any]:

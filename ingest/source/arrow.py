@@ -61,7 +61,7 @@ def _dumps(value: Any) -> str | None:
     return None if value is None else orjson.dumps(value).decode()
 
 
-def _is_reply(msg: dict[str, Any]) -> bool:
+def is_reply(msg: dict[str, Any]) -> bool:
     thread_ts = msg.get("thread_ts")
     return thread_ts is not None and thread_ts != msg.get("ts")
 
@@ -75,7 +75,7 @@ def messages_to_arrow(rows: Iterable[dict[str, Any]]) -> pa.Table:
         cols["ts"].append(ts)
         cols["thread_ts"].append(msg.get("thread_ts"))
         cols["ts_at"].append(ts_to_micros(ts))
-        cols["is_reply"].append(_is_reply(msg))
+        cols["is_reply"].append(is_reply(msg))
         cols["is_deleted"].append(False)  # a row read from Slack exists now
         cols["deleted_at"].append(None)
         edited = msg.get("edited")
@@ -102,6 +102,6 @@ def message_to_row(msg: dict[str, Any]) -> dict[str, Any]:
     normalizer unnests lists into child tables (messages__reactions, ...)."""
     row = dict(msg)
     row["ts_at"] = _EPOCH + timedelta(microseconds=ts_to_micros(msg["ts"]))
-    row["is_reply"] = _is_reply(msg)
+    row["is_reply"] = is_reply(msg)
     row["is_deleted"] = False
     return row

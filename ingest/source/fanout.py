@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from ingest.slack import AsyncSlackClient, SlackResourceError
+from ingest.source.arrow import is_reply
 from ingest.source.progress import LoadProgress
 from ingest.source.settings import LoadSettings, ts_to_micros
 from ingest.source.state import (
@@ -249,7 +250,7 @@ class HistoryFanout:
                                     loaded_before)))
                     # per channel, as in the table: rows, and rows that are replies
                     counts["messages"] += len(rows)
-                    counts["replies"] += sum(1 for m in rows if _is_reply(m))
+                    counts["replies"] += sum(1 for m in rows if is_reply(m))
                     self.progress.add_messages(len(rows))
                     if rows:
                         await self._put(("rows", rows))
@@ -336,11 +337,6 @@ class HistoryFanout:
                 self.progress.add_replies(len(rows))
                 await self._put(("rows", rows))
         return n, all_ts
-
-
-def _is_reply(msg: dict[str, Any]) -> bool:
-    thread_ts = msg.get("thread_ts")
-    return thread_ts is not None and thread_ts != msg["ts"]
 
 
 def _recheck_top(state: ChannelState, window: Window) -> str | None:

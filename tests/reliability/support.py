@@ -113,3 +113,8 @@ def wait_for(predicate: Any, timeout: float, interval: float = 0.01) -> bool:
             return True
         time.sleep(interval)
     return predicate()
+
+
+# Small slices and frequent checkpoints, so interruptions land between committed slices.
+SLICED = {"SOURCES__SLACK__SLICE_ROWS": "1500", "SOURCES__SLACK__MAX_CONCURRENT_CHANNELS": "4",
+          "SOURCES__SLACK__CHECKPOINT_PAGES": "2"}

@@ -23,6 +23,7 @@ from ingest.pipeline import Target
 from ingest.simulator import SimulatorThread, Workspace
 from tests.reliability.flaky_destination import CONNECT_MESSAGE, JOB_MESSAGE
 from tests.reliability.support import (
+    SLICED,
     assert_exact,
     assert_one_line_failure,
     cli_argv,
@@ -35,8 +36,6 @@ from tests.reliability.support import (
 
 TOKEN = "xoxb-6060-destination-failures"
 FLAKY = "tests.reliability.flaky_destination"
-SLICED = {"SOURCES__SLACK__SLICE_ROWS": "1500", "SOURCES__SLACK__MAX_CONCURRENT_CHANNELS": "4",
-          "SOURCES__SLACK__CHECKPOINT_PAGES": "2"}
 
 
 @pytest.fixture(scope="module")

@@ -17,6 +17,7 @@ import pytest
 from ingest.pipeline import Target
 from ingest.simulator import SimulatorThread, Workspace
 from tests.reliability.support import (
+    SLICED,
     assert_exact,
     assert_one_line_failure,
     cli_argv,
@@ -28,8 +29,6 @@ from tests.reliability.support import (
 )
 
 TOKEN = "xoxb-7070-interruptions"
-SLICED = {"SOURCES__SLACK__SLICE_ROWS": "1500", "SOURCES__SLACK__MAX_CONCURRENT_CHANNELS": "4",
-          "SOURCES__SLACK__CHECKPOINT_PAGES": "2"}
 
 
 @pytest.fixture(scope="module")
