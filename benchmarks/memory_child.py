@@ -15,6 +15,7 @@ import sys
 import tempfile
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -69,7 +70,8 @@ def _hook_phases(peak: PeakRss) -> None:
         setattr(Pipeline, name, wrapped)
 
 
-def measure(size: str, seed: int = 0) -> dict[str, Any]:
+def measure(size: str, seed: int = 0, duckdb_memory_limit: str | None = None
+            ) -> dict[str, Any]:
     from benchmarks.common import quiet_env
 
     quiet_env()
@@ -83,6 +85,8 @@ def measure(size: str, seed: int = 0) -> dict[str, Any]:
             SimProcess(size, seed=seed, profile="unlimited") as sim:
         target = Target(duckdb_path=str(Path(tmp) / "mem.duckdb"), dataset="slack",
                         pipelines_dir=str(Path(tmp) / "pipelines"))
+        if duckdb_memory_limit is not None:
+            target = replace(target, duckdb_memory_limit=duckdb_memory_limit)
         settings = LoadSettings(base_url=sim.base_url, profile="unlimited",
                                 lookback_days=36500.0).validate()
         baseline = psutil.Process().memory_info().rss
@@ -94,7 +98,8 @@ def measure(size: str, seed: int = 0) -> dict[str, Any]:
         elapsed = time.perf_counter() - t0
         messages = int(result.row_counts.get("messages", 0))
         expected = sim.messages
-    return {"size": size, "peak_rss_mb": round(peak.peak / MB, 1),
+    return {"size": size, "duckdb_memory_limit": target.duckdb_memory_limit,
+            "peak_rss_mb": round(peak.peak / MB, 1),
             "baseline_rss_mb": round(baseline / MB, 1),
             "load_delta_mb": round((peak.peak - baseline) / MB, 1),
             "phase_peak_rss_mb": {k: round(v / MB, 1) for k, v in peak.phases.items()
@@ -107,8 +112,9 @@ def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(prog="python -m benchmarks.memory_child")
     p.add_argument("--size", required=True)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--duckdb-memory-limit", default=None)
     args = p.parse_args(argv)
-    sys.stdout.write(json.dumps(measure(args.size, args.seed)) + "\n")
+    sys.stdout.write(json.dumps(measure(args.size, args.seed, args.duckdb_memory_limit)) + "\n")
 
 
 if __name__ == "__main__":

@@ -25,6 +25,7 @@ from ingest.cli_options import (
     ChannelsOpt,
     DatasetOpt,
     DestOpt,
+    DuckMemOpt,
     DuckOpt,
     EndOpt,
     ExcludeOpt,
@@ -126,6 +127,7 @@ def run(
     include_private: PrivateOpt = None, exclude_archived: ArchivedOpt = None,
     auto_join: JoinOpt = None, profile: ProfileOpt = None, time_scale: TimeScaleOpt = None,
     lookback_days: LookbackOpt = None, fast: FastOpt = None, json_path: JsonOpt = None,
+    duckdb_memory_limit: DuckMemOpt = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No live progress display")] = False,
 ) -> None:
     """Load the workspace into the destination (incremental: each run continues from the last)."""
@@ -143,7 +145,8 @@ def run(
             exclude_archived=exclude_archived, auto_join=auto_join, profile=profile,
             time_scale=time_scale, lookback_days=lookback_days, fast_path=fast))
         target = check_target(resolve_target({"destination": destination,
-                                              "duckdb_path": duckdb_path, "dataset": dataset}))
+                                              "duckdb_path": duckdb_path, "dataset": dataset,
+                                              "duckdb_memory_limit": duckdb_memory_limit}))
         tok = check_token(resolve_token(token))
         preflight(tok, settings)
         return _run_with_display(lambda p: run_load(tok, settings, target, progress=p), quiet)

@@ -88,6 +88,12 @@ def explain(exc: BaseException) -> tuple[int, str]:
                 "the DuckDB file is locked by another process; extracted data is kept and "
                 "the next run loads it")
     for e in chain:
+        if "Out of Memory Error" in str(_job_cause(e) or e):
+            return RUNTIME_FAILURE, (
+                "DuckDB ran out of memory within its limit: raise duckdb_memory_limit "
+                "(--duckdb-memory-limit or [slack_ingest] in .dlt/config.toml) or lower "
+                "slice_rows; extracted data is kept and the next run loads it")
+    for e in chain:
         name = type(e).__name__
         if "Destination" in name or "LoadClient" in name or "Terminal" in name:
             cause = _job_cause(e) or e

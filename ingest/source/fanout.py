@@ -198,7 +198,8 @@ class HistoryFanout:
         windows = plan_windows(state, s.oldest_ts, s.latest_ts, self.now_micros,
                                self.lookback_micros)
         max_ts: str | None = None
-        seen_threads: dict[str, str] = {}
+        floor = self.now_micros - self.lookback_micros
+        seen_threads: dict[str, list[Any]] = {}
         broadcasts: set[str] = set()
         counts = {"messages": 0, "replies": 0, "threads": 0}
         pending: set[asyncio.Task[None]] = set()
@@ -240,7 +241,9 @@ class HistoryFanout:
                         if seen is not None:
                             seen.append(ts)
                         if s.replies and is_thread_parent(msg):
-                            if msg.get("latest_reply"):
+                            # Only parents inside the lookback are tracked (the state, and
+                            # every checkpoint of it, stays the size of the lookback).
+                            if msg.get("latest_reply") and m >= floor:
                                 seen_threads[ts] = [msg["latest_reply"], msg.get("reply_count")]
                             plan = plan_thread(msg, state)
                             if plan is not None:

@@ -199,6 +199,10 @@ def _resources(ctx: SlackContext, channel_ids: list[str] | None,
             merge_states(channel_states, seed_states or {}), ctx.progress))
         batch: list[dict[str, Any]] = []
         rows_in_slice = 0
+        # Keys already in this slice (one load package): a thread re-read after a deleted
+        # reply, say, reads some replies twice. Dropping repeats here lets DuckDB merge the
+        # package without its de-duplication window, which holds every row in memory.
+        keys: set[tuple[str, str]] = set()
 
         def flush() -> Any:
             rows, batch[:] = list(batch), []
@@ -212,8 +216,9 @@ def _resources(ctx: SlackContext, channel_ids: list[str] | None,
             if kind == "end":
                 break
             if kind == "rows":
-                batch.extend(item[1])
-                rows_in_slice += len(item[1])
+                fresh = _new_rows(item[1], keys)
+                batch.extend(fresh)
+                rows_in_slice += len(fresh)
                 if len(batch) >= settings.batch_rows:
                     yield flush()
             elif kind == "reconcile":
@@ -227,7 +232,19 @@ def _resources(ctx: SlackContext, channel_ids: list[str] | None,
         if batch:
             yield flush()
 
+    messages.apply_hints(additional_table_hints={"x-stage-data-deduplicated": True})
     return [team, channels, users, channel_members, messages]
+
+
+def _new_rows(rows: list[dict[str, Any]], keys: set[tuple[str, str]]) -> list[dict[str, Any]]:
+    """Rows whose (channel_id, ts) is not in `keys` yet (the first read wins), recorded."""
+    fresh = []
+    for row in rows:
+        key = (row["channel_id"], row["ts"])
+        if key not in keys:
+            keys.add(key)
+            fresh.append(row)
+    return fresh
 
 
 def saved_channel_states(pipeline: Any) -> dict[str, dict[str, Any]]:

@@ -170,3 +170,26 @@ def test_warehouse_down_mid_run_resumes_from_committed_slices(sim, tmp_path, cle
     print(f"warehouse down mid-run: clean {clean}, failed run {first}, rerun {rerun} requests")
     # the two loaded slices and the kept one were not fetched again
     assert rerun <= 0.8 * clean, (first, rerun, clean)
+
+
+def test_duckdb_out_of_memory_says_which_limit_and_the_rerun_loads_it(sim, tmp_path):
+    """A DuckDB memory limit too small for a slice: one line naming the setting to raise,
+    exit 1, the extracted package kept; the rerun with the default limit loads it exactly."""
+    first = run_cli(load_args(sim, tmp_path / "w.duckdb", "--duckdb-memory-limit", "2MB",
+                              lookback_days=None), tmp_path, _env(tmp_path))
+    assert_one_line_failure(first, 1, "DuckDB ran out of memory", "duckdb_memory_limit")
+    assert _pending_packages(tmp_path), "the extracted slice must be kept for the next run"
+    sim.reset_stats()
+    second = run_cli(load_args(sim, tmp_path / "w.duckdb", lookback_days=None), tmp_path,
+                     _env(tmp_path))
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert _pending_packages(tmp_path) == []
+    assert_exact(Target(duckdb_path=str(tmp_path / "w.duckdb")), sim.workspace.truth())
+
+
+@pytest.mark.parametrize("limit", ["lots", "64", "-1MB"])
+def test_bad_duckdb_memory_limit_is_a_user_mistake(sim, tmp_path, limit):
+    proc = run_cli(load_args(sim, tmp_path / "w.duckdb", "--duckdb-memory-limit", limit),
+                   tmp_path, _env(tmp_path))
+    assert_one_line_failure(proc, 2, "duckdb_memory_limit", limit)
+    assert not (tmp_path / "w.duckdb").exists()
