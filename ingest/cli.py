@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -216,7 +217,18 @@ def simulate(
                                       latency_ms=latency_ms, faults=faults, token=token))
 
 
+def _redeliver_swallowed_interrupt(unraisable: Any) -> None:
+    """Ctrl-C landing inside a weakref or finalizer callback is swallowed by Python with an
+    "Exception ignored" traceback. Send it again instead, so the run still stops with its
+    one line."""
+    if isinstance(unraisable.exc_value, KeyboardInterrupt):
+        os.kill(os.getpid(), signal.SIGINT)
+        return
+    sys.__unraisablehook__(unraisable)
+
+
 def main() -> None:
+    sys.unraisablehook = _redeliver_swallowed_interrupt
     app()
 
 

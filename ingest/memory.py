@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
-import gc
 import sys
 from functools import lru_cache
 from typing import Any
@@ -52,8 +51,8 @@ def tune_process_memory(arenas: int = 2) -> None:
 
 
 def trim_heap() -> None:
-    """Collect garbage and hand freed heap pages back to the OS (glibc's malloc_trim)."""
-    gc.collect()
+    """Hand freed heap pages back to the OS (glibc's malloc_trim). No gc.collect(): a
+    Ctrl-C landing in a collection's weakref callbacks is swallowed by Python."""
     libc = _libc()
     if libc is not None:
         libc.malloc_trim(0)
