@@ -148,3 +148,16 @@ def test_a_failed_run_leaves_no_fetcher_thread_behind(target, monkeypatch):
     left = [t.name for t in threading.enumerate()
             if t.ident not in before and t.name == "slack-ingest-fanout" and t.is_alive()]
     assert not left, f"fetcher threads still running after the run failed: {left}"
+
+
+def test_ctrl_c_swallowed_by_a_callback_is_sent_again():
+    """Python swallows a KeyboardInterrupt raised inside a weakref/finalizer callback (it
+    prints "Exception ignored"); the CLI's hook re-sends SIGINT so the run still stops."""
+    import time
+    from types import SimpleNamespace
+
+    from ingest.cli import _redeliver_swallowed_interrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        _redeliver_swallowed_interrupt(SimpleNamespace(exc_value=KeyboardInterrupt()))
+        time.sleep(2)
