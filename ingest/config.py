@@ -8,16 +8,23 @@ Order of precedence (highest first): CLI flags / explicit arguments, environment
 from __future__ import annotations
 
 import dataclasses
+import difflib
+from collections.abc import Mapping
 from typing import Any
 
 import dlt
 import orjson
 
-from ingest.pipeline import Target
+from ingest.pipeline import ALL_RESOURCES, Target
 from ingest.source.settings import ConfigError, LoadSettings
 
 SOURCE_SECTION = "sources.slack"
 TARGET_SECTION = "slack_ingest"
+#: Keys `[sources.slack]` may hold: every LoadSettings field, and the token (secrets.toml).
+SOURCE_KEYS = frozenset({f.name for f in dataclasses.fields(LoadSettings)} | {"access_token"})
+#: Sub-tables dlt itself reads there: `[sources.slack.slack]` (the `slack_source` function's
+#: own section) and one per resource (`[sources.slack.messages]`, ...).
+SOURCE_TABLES = frozenset({"slack", *ALL_RESOURCES})
 
 
 def _lookup(key: str) -> Any:
@@ -46,7 +53,57 @@ def resolve_settings(overrides: dict[str, Any] | None = None) -> LoadSettings:
         else:
             values[f.name] = _lookup(f"{SOURCE_SECTION}.{f.name}")
     values = _coerce(values)
+    check_source_files()
     return LoadSettings.from_mapping(values)
+
+
+def unknown_source_keys(section: Mapping[str, Any]) -> list[str]:
+    """Keys of a `[sources.slack]` table that nothing reads (a misspelling, most likely)."""
+    return sorted(
+        key for key, value in section.items()
+        if key not in SOURCE_KEYS and not (key in SOURCE_TABLES and isinstance(value, Mapping))
+    )
+
+
+def _closest_key(key: str) -> str | None:
+    close = difflib.get_close_matches(key, sorted(SOURCE_KEYS), n=1)
+    if close:
+        return close[0]
+    within = sorted(k for k in SOURCE_KEYS if key in k or k in key)  # token -> access_token
+    return within[0] if len(within) == 1 else None
+
+
+def check_source_keys(section: Mapping[str, Any], origin: str) -> None:
+    """ConfigError naming every unknown key of `section` (with the closest known key), so a
+    misspelt setting is not silently ignored. Only key names are shown, never values."""
+    unknown = unknown_source_keys(section)
+    if not unknown:
+        return
+    described, guessed = [], True
+    for key in unknown:
+        close = _closest_key(key)
+        described.append(f"{key!r} (did you mean {close!r}?)" if close else repr(key))
+        guessed = guessed and close is not None
+    noun = "key" if len(unknown) == 1 else "keys"
+    known = "" if guessed else f"; known keys: {', '.join(sorted(SOURCE_KEYS))}"
+    raise ConfigError(f"unknown {noun} {', '.join(described)} in [{SOURCE_SECTION}] of "
+                      f"{origin}{known}")
+
+
+def check_source_files() -> None:
+    """Check the `[sources.slack]` tables of .dlt/config.toml and .dlt/secrets.toml.
+    (Environment variables are not checked: the environment is shared with other tools.)"""
+    from dlt.common.configuration.providers.toml import SettingsTomlProvider
+
+    try:
+        tables = [(", ".join(p.present_locations) or f".dlt/{p.name}",
+                   p.get_value("slack", Any, None, "sources")[0])
+                  for p in dlt.config.config_providers if isinstance(p, SettingsTomlProvider)]
+    except Exception as exc:  # a corrupt toml file surfaces here
+        raise ConfigError(f"cannot read dlt configuration: {exc}".splitlines()[0]) from None
+    for origin, table in tables:
+        if isinstance(table, Mapping):
+            check_source_keys(table, origin)
 
 
 def resolve_target(overrides: dict[str, Any] | None = None) -> Target:

@@ -1,14 +1,44 @@
 """Checks before a load starts, so mistakes fail in a second with one clear line:
-the token works (auth.test), the base URL answers, and named channels exist."""
+the token works (auth.test), the base URL answers, named channels exist, and the
+destination has its credentials (checked with the target, before anything is extracted)."""
 
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
+from ingest.slack import SlackError
 from ingest.source.fanout import client_for, run_async
 from ingest.source.resources import list_channels
 from ingest.source.selection import plan_channels
-from ingest.source.settings import LoadSettings
+from ingest.source.settings import ConfigError, LoadSettings
+
+#: HTTP answers to auth.test (without a Slack JSON body) that mean "there is no such
+#: endpoint here": the base URL points at some other web server, and rerunning cannot help.
+#: (5xx, 429 and connection failures are retried by the client and stay runtime failures.)
+NOT_THE_API = frozenset({"http_404", "http_405", "http_410"})
+
+
+def _display_url(url: str) -> str:
+    """The URL without any user:password part."""
+    try:
+        parts = urlsplit(url)
+        host = parts.netloc.rpartition("@")[2]
+        return urlunsplit(parts._replace(netloc=host))
+    except ValueError:
+        return "(unparsable URL)"
+
+
+def not_the_api(exc: BaseException, base_url: str) -> ConfigError | None:
+    """The user mistake behind a failed auth.test, if the answer says base_url is not the
+    Slack Web API."""
+    if type(exc) is SlackError and exc.method == "auth.test" and exc.code in NOT_THE_API:
+        status = exc.code.removeprefix("http_")
+        return ConfigError(
+            f"base URL {_display_url(base_url)} does not look like the Slack Web API "
+            f"(auth.test answered HTTP {status}): check --base-url, or base_url in "
+            "[sources.slack] of .dlt/config.toml (Slack's is https://slack.com/api/)")
+    return None
 
 
 def preflight(token: str, settings: LoadSettings) -> dict[str, Any]:
@@ -19,4 +49,45 @@ def preflight(token: str, settings: LoadSettings) -> dict[str, Any]:
                 plan_channels(await list_channels(client, settings), settings)
             return info
 
-    return run_async(check)
+    try:
+        return run_async(check)
+    except SlackError as exc:
+        mistake = not_the_api(exc, settings.base_url)
+        if mistake is None:
+            raise
+        raise mistake from None
+
+
+def check_credentials(destination: Any, pipeline_name: str) -> None:
+    """ConfigError if dlt cannot find the destination's credentials (BigQuery without a
+    service account, ...): found here, not after the extract, when the load step starts.
+    Resolves the configuration as the load will (same providers, the pipeline's section);
+    never shows a value. Any other configuration problem is left to the load to report."""
+    from dlt.common.configuration import inject_section
+    from dlt.common.configuration.exceptions import ConfigFieldMissingException
+    from dlt.common.configuration.specs.config_section_context import ConfigSectionContext
+
+    try:
+        with inject_section(ConfigSectionContext(pipeline_name=pipeline_name,
+                                                 sections=("load",))):
+            destination.configuration(destination.spec())
+    except ConfigFieldMissingException as exc:
+        if "credentials" not in exc.fields:
+            return
+        raise missing_credentials(destination.destination_name,
+                                  destination.destination_type) from None
+    except Exception:  # noqa: BLE001 - not ours to judge here: the load reports it
+        return
+
+
+def missing_credentials(name: str, destination_type: str) -> ConfigError:
+    """The one line for a destination whose credentials dlt cannot find."""
+    where = (f"[destination.{name}.credentials] of .dlt/secrets.toml or the "
+             f"DESTINATION__{name.upper()}__CREDENTIALS__* environment variables")
+    if destination_type.rsplit(".", 1)[-1] == "bigquery":
+        return ConfigError(
+            f"BigQuery credentials are missing or incomplete: set project_id, private_key and "
+            f"client_email in {where}, or point GOOGLE_APPLICATION_CREDENTIALS at a service "
+            "account key file")
+    return ConfigError(f"credentials for destination {name} are missing or incomplete: set "
+                       f"them in {where}")

@@ -61,7 +61,7 @@ def _closed_port() -> int:
 @pytest.mark.parametrize(
     "case,args,token,needle",
     [
-        ("missing token", [], None, "no Slack token"),
+        ("missing token", [], None, "no Slack token: set [sources.slack] access_token"),
         ("malformed token", [], "not a token", "malformed"),
         ("invalid token", [], "xoxb-unknown-999", "rejected the token (invalid_auth)"),
         ("revoked token", [], "xoxb-revoked-1", "rejected the token (token_revoked)"),
