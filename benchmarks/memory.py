@@ -59,4 +59,8 @@ def run(quick: bool) -> dict[str, Any]:
         unbounded = _child("medium", "--duckdb-memory-limit", "default")
         out["medium_duckdb_unbounded"] = unbounded
         out["medium_duckdb_unbounded_peak_rss_mb"] = unbounded.get("peak_rss_mb")
+        # ... and at twice the default cap (the default before it was lowered to 32MB)
+        doubled = _child("medium", "--duckdb-memory-limit", "64MB")
+        out["medium_duckdb_64mb"] = doubled
+        out["medium_duckdb_64mb_peak_rss_mb"] = doubled.get("peak_rss_mb")
     return out

@@ -89,7 +89,7 @@ def settle_pending(target: Target, names: list[str] | None = None, lock: Lock | 
             continue
         with (lock or nullcontext)():
             try:
-                finish_pending(pipeline)
+                finish_pending(pipeline, target)
                 done[name] = "loaded pending packages"
             except Exception as exc:
                 if not _is_terminal(exc):

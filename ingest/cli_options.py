@@ -12,7 +12,7 @@ TokenOpt = Annotated[str | None, typer.Option("--token", help="Slack token (pref
 BaseUrlOpt = Annotated[str | None, typer.Option("--base-url", help="Slack Web API base URL [default: https://slack.com/api/]")]
 DestOpt = Annotated[str | None, typer.Option("--destination", help="dlt destination: duckdb, bigquery, or any dlt destination name [default: duckdb]")]
 DuckOpt = Annotated[str | None, typer.Option("--duckdb-path", help="DuckDB file [default: slack_ingest.duckdb]")]
-DuckMemOpt = Annotated[str | None, typer.Option("--duckdb-memory-limit", help="DuckDB's memory cap for the load step, e.g. 64MB, 1GB, or 'default' (80% of RAM) [default: 64MB]")]
+DuckMemOpt = Annotated[str | None, typer.Option("--duckdb-memory-limit", help="DuckDB's memory cap for the load step, e.g. 32MB, 1GB, or 'default' (80% of RAM); raised 2x (up to 8x) when a load runs out of memory [default: 32MB]")]
 DatasetOpt = Annotated[str | None, typer.Option("--dataset", help="Dataset (schema) name [default: slack]")]
 StartOpt = Annotated[str | None, typer.Option("--start-date", help="Load history from this date (YYYY-MM-DD or ISO datetime, UTC) [default: the beginning]")]
 EndOpt = Annotated[str | None, typer.Option("--end-date", help="Load history up to this date (a backfill window) [default: now]")]

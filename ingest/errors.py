@@ -60,6 +60,11 @@ def _first_line(exc: BaseException) -> str:
 INTERRUPTED = 130
 
 
+def is_out_of_memory(exc: BaseException) -> bool:
+    """DuckDB ran out of memory within its memory_limit (anywhere in the exception chain)."""
+    return any("Out of Memory Error" in str(_job_cause(e) or e) for e in _chain(exc))
+
+
 def explain(exc: BaseException) -> tuple[int, str]:
     chain = list(_chain(exc))
     for e in chain:
@@ -87,12 +92,12 @@ def explain(exc: BaseException) -> tuple[int, str]:
             return RUNTIME_FAILURE, (
                 "the DuckDB file is locked by another process; extracted data is kept and "
                 "the next run loads it")
-    for e in chain:
-        if "Out of Memory Error" in str(_job_cause(e) or e):
-            return RUNTIME_FAILURE, (
-                "DuckDB ran out of memory within its limit: raise duckdb_memory_limit "
-                "(--duckdb-memory-limit or [slack_ingest] in .dlt/config.toml) or lower "
-                "slice_rows; extracted data is kept and the next run loads it")
+    if is_out_of_memory(exc):
+        return RUNTIME_FAILURE, (
+            "DuckDB ran out of memory within its limit (the load retries at up to 8x "
+            "duckdb_memory_limit): raise duckdb_memory_limit (--duckdb-memory-limit or "
+            "[slack_ingest] in .dlt/config.toml) or lower slice_rows; extracted data is kept "
+            "and the next run loads it")
     for e in chain:
         name = type(e).__name__
         if "Destination" in name or "LoadClient" in name or "Terminal" in name:

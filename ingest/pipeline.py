@@ -9,18 +9,20 @@ so a fresh machine or a wiped pipelines dir resumes from the destination.
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import re
 import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import dlt
 from dlt.common.destination import Destination
 
+from ingest.errors import is_out_of_memory
 from ingest.memory import trim_heap, tune_process_memory
 from ingest.reconcile import reconcile
 from ingest.source import LoadProgress, LoadSettings, make_source
@@ -30,9 +32,19 @@ from ingest.source.settings import ConfigError, check_token
 DEFAULT_DUCKDB_PATH = "slack_ingest.duckdb"
 DEFAULT_DATASET = "slack"
 #: DuckDB's buffer pool cap for a load (DuckDB's own default is 80% of RAM). A load writes
-#: one slice at a time, so a small pool costs nothing in speed; DuckDB spills beyond it.
-DEFAULT_DUCKDB_MEMORY_LIMIT = "64MB"
-_MEMORY_SIZE = re.compile(r"^\s*\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KIB|MIB|GIB|TIB)\s*$", re.IGNORECASE)
+#: one slice at a time, so a small pool costs little in speed; DuckDB spills beyond it, and
+#: a load that still runs out of memory is retried with the cap doubled (MEMORY_RETRIES).
+DEFAULT_DUCKDB_MEMORY_LIMIT = "32MB"
+#: How many times a load that ran out of memory is retried, each time with twice the cap.
+MEMORY_RETRIES = 3
+#: Caps below this run DuckDB on one thread: every thread converts its own chunk of Parquet
+#: into JSON columns, and two threads do not fit a 32 MB pool with 50k-row slices.
+SINGLE_THREAD_BELOW = 256 * 1024 * 1024
+_MEMORY_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(B|KB|MB|GB|TB|KIB|MIB|GIB|TIB)\s*$",
+                          re.IGNORECASE)
+_UNITS = {"B": 1, "KB": 1000, "MB": 1000**2, "GB": 1000**3, "TB": 1000**4,
+          "KIB": 1024, "MIB": 1024**2, "GIB": 1024**3, "TIB": 1024**4}
+log = logging.getLogger("slack_ingest")
 ALL_RESOURCES = ("team", "channels", "users", "channel_members", "messages")
 
 
@@ -60,7 +72,7 @@ class Target:
 
 def check_target(target: Target) -> Target:
     """Validate a target up front (one-line ConfigError on a user mistake)."""
-    make_destination(target)
+    destination = make_destination(target)
     if target.destination == "duckdb":
         path = Path(target.location())
         parent = path.parent
@@ -85,6 +97,10 @@ def check_target(target: Target) -> Target:
                           "(or 'default' for DuckDB's own, 80% of RAM)")
     if not target.dataset.replace("_", "").isalnum():
         raise ConfigError(f"dataset name {target.dataset!r} must be letters, digits and _")
+    if target.destination != "duckdb":  # (DuckDB's credentials are the path checked above)
+        from ingest.preflight import check_credentials
+
+        check_credentials(destination, target.pipeline_name())
     return target
 
 
@@ -107,15 +123,64 @@ def make_destination(target: Target) -> Any:
         ) from None
 
 
+def memory_size_bytes(limit: str) -> int | None:
+    """Bytes of a DuckDB memory size such as 32MB or 1GiB (DuckDB's units: MB = 1000^2);
+    None for 'default' or anything else."""
+    match = _MEMORY_SIZE.match(limit)
+    if not match:
+        return None
+    return int(float(match.group(1)) * _UNITS[match.group(2).upper()])
+
+
 def duckdb_credentials(target: Target) -> Any:
     """DuckDB opened for a bounded-memory load: the buffer pool capped at the target's
-    limit, and insertion order not preserved (lets inserts stream instead of buffering)."""
+    limit, one thread under a lean cap, and insertion order not preserved (lets inserts
+    stream instead of buffering)."""
     from dlt.destinations.impl.duckdb.configuration import DuckDbCredentials
 
     config: dict[str, Any] = {"preserve_insertion_order": False}
-    if target.duckdb_memory_limit.lower() != "default":
+    limit = memory_size_bytes(target.duckdb_memory_limit)
+    if limit is not None:
         config["memory_limit"] = target.duckdb_memory_limit.replace(" ", "")
+        if limit < SINGLE_THREAD_BELOW:
+            config["threads"] = 1
     return DuckDbCredentials(target.location(), global_config=config)
+
+
+def raised_memory_limit(target: Target, exc: BaseException, retries_left: int
+                        ) -> Target | None:
+    """The target with twice the DuckDB memory cap, if `exc` is DuckDB running out of memory
+    under a cap and retries are left; else None."""
+    limit = memory_size_bytes(target.duckdb_memory_limit)
+    if (target.destination != "duckdb" or limit is None or retries_left <= 0
+            or not is_out_of_memory(exc)):
+        return None
+    return replace(target, duckdb_memory_limit=f"{2 * limit // 1000**2}MB")
+
+
+def load_with_memory_retries(pipeline: dlt.Pipeline, target: Target,
+                             progress: LoadProgress | None = None, **load_kwargs: Any
+                             ) -> tuple[Any, Target]:
+    """pipeline.load(); when DuckDB runs out of memory under its cap, load the same package
+    again (dlt keeps it, with the jobs that completed) with the cap doubled, at most
+    MEMORY_RETRIES times. Returns the load info and the target the load succeeded with:
+    the raised cap stays for the rest of the run."""
+    retries_left = MEMORY_RETRIES
+    while True:
+        try:
+            return pipeline.load(**load_kwargs), target
+        except Exception as exc:
+            raised = raised_memory_limit(target, exc, retries_left)
+            if raised is None:
+                raise
+            text = (f"DuckDB ran out of memory at {target.duckdb_memory_limit}: loading again "
+                    f"at {raised.duckdb_memory_limit}")
+            log.info(text)
+            if progress is not None:
+                progress.note(text)
+            retries_left -= 1
+            target = raised
+            load_kwargs = {**load_kwargs, "destination": make_destination(target)}
 
 
 def load_options(target: Target) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -140,13 +205,13 @@ def make_pipeline(target: Target, shard: str | None = None) -> dlt.Pipeline:
     )
 
 
-def finish_pending(pipeline: dlt.Pipeline, **load_kwargs: Any) -> bool:
+def finish_pending(pipeline: dlt.Pipeline, target: Target, **load_kwargs: Any) -> bool:
     """Complete packages a previous (crashed or failed) run left behind. dlt's run() would
     load them and then return without extracting anything new."""
     if not pipeline.has_pending_data:
         return False
     pipeline.normalize()
-    pipeline.load(**load_kwargs)
+    load_with_memory_retries(pipeline, target, **load_kwargs)
     return True
 
 
@@ -203,7 +268,7 @@ def run_load(token: str, settings: LoadSettings, target: Target, *,
     pending = False
     if pipeline.has_pending_data:
         with lock():
-            pending = finish_pending(pipeline, **load_kwargs)
+            pending = finish_pending(pipeline, target, **load_kwargs)
     settings = settings.validate()
     ctx = SlackContext(check_token(token), settings, progress)
     stream = MessageStream()
@@ -225,7 +290,8 @@ def run_load(token: str, settings: LoadSettings, target: Target, *,
             trim_heap()  # the fetch's pages are gone: give their memory back before loading
             norm = pipeline.normalize()
             with lock():
-                info = pipeline.load(**load_kwargs)
+                info, target = load_with_memory_retries(pipeline, target, progress,
+                                                        **load_kwargs)
                 deleted += reconcile(pipeline, stream.take_reconciliations())
             load_ids.extend(info.loads_ids)
             for k, v in norm.row_counts.items():

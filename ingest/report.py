@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from rich.markup import escape
 from rich.panel import Panel
 from rich.table import Table
 
@@ -52,4 +53,10 @@ def summary_tables(result: Any) -> list[Table]:
         for cid, why in sorted(snap["skipped"].items()):
             s.add_row(cid, why)
         tables.append(s)
+    if snap.get("notes"):
+        n = Table(title="Notes")
+        n.add_column("note")
+        for text in snap["notes"][:20]:
+            n.add_row(escape(text))
+        tables.append(n)
     return tables

@@ -77,5 +77,6 @@ class LoadProgress:
                 "messages": self.messages,
                 "replies": self.replies,
                 "skipped": dict(self.skipped),
+                "notes": list(self.notes),
                 "channels": {cid: dict(c) for cid, c in self.channels.items()},
             }

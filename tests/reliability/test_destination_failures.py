@@ -12,6 +12,7 @@ history pages.
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -173,9 +174,10 @@ def test_warehouse_down_mid_run_resumes_from_committed_slices(sim, tmp_path, cle
 
 
 def test_duckdb_out_of_memory_says_which_limit_and_the_rerun_loads_it(sim, tmp_path):
-    """A DuckDB memory limit too small for a slice: one line naming the setting to raise,
-    exit 1, the extracted package kept; the rerun with the default limit loads it exactly."""
-    first = run_cli(load_args(sim, tmp_path / "w.duckdb", "--duckdb-memory-limit", "2MB",
+    """A DuckDB memory limit too small for a slice even at 8x (256KB, up to 2MB): one line
+    naming the setting to raise, exit 1, the extracted package kept; the rerun with the
+    default limit loads it exactly."""
+    first = run_cli(load_args(sim, tmp_path / "w.duckdb", "--duckdb-memory-limit", "256KB",
                               lookback_days=None), tmp_path, _env(tmp_path))
     assert_one_line_failure(first, 1, "DuckDB ran out of memory", "duckdb_memory_limit")
     assert _pending_packages(tmp_path), "the extracted slice must be kept for the next run"
@@ -193,3 +195,17 @@ def test_bad_duckdb_memory_limit_is_a_user_mistake(sim, tmp_path, limit):
                    tmp_path, _env(tmp_path))
     assert_one_line_failure(proc, 2, "duckdb_memory_limit", limit)
     assert not (tmp_path / "w.duckdb").exists()
+
+
+def test_duckdb_out_of_memory_is_loaded_again_with_a_raised_limit(sim, tmp_path):
+    """8 MB cannot hold a slice: the load runs out of memory, is loaded again at 16 MB and
+    then 32 MB within the same run, and ends exact; the summary says what happened."""
+    summary = tmp_path / "summary.json"
+    proc = run_cli(load_args(sim, tmp_path / "w.duckdb", "--duckdb-memory-limit", "8MB",
+                             "--json", str(summary), lookback_days=None),
+                   tmp_path, _env(tmp_path))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    notes = json.loads(summary.read_text())["progress"]["notes"]
+    assert "DuckDB ran out of memory at 8MB: loading again at 16MB" in notes, notes
+    assert _pending_packages(tmp_path) == []
+    assert_exact(Target(duckdb_path=str(tmp_path / "w.duckdb")), sim.workspace.truth())

@@ -10,7 +10,16 @@ import psutil
 import pytest
 
 from ingest.memory import trim_heap
-from ingest.pipeline import Target, check_target, load_options, make_pipeline
+from ingest.pipeline import (
+    DEFAULT_DUCKDB_MEMORY_LIMIT,
+    MEMORY_RETRIES,
+    Target,
+    check_target,
+    load_options,
+    make_pipeline,
+    memory_size_bytes,
+    raised_memory_limit,
+)
 from ingest.source.resources import _new_rows
 from ingest.source.settings import ConfigError
 
@@ -22,9 +31,35 @@ def test_duckdb_is_opened_with_the_targets_memory_limit(tmp_path):
     with pipeline.sql_client() as client:
         limit = client.execute_sql("SELECT current_setting('memory_limit')")[0][0]
         order = client.execute_sql("SELECT current_setting('preserve_insertion_order')")[0][0]
+        threads = client.execute_sql("SELECT current_setting('threads')")[0][0]
     # DuckDB reports the limit in MiB (48 MB = 45.7 MiB)
     assert limit.replace(" ", "").startswith("45.7MiB"), limit
     assert order is False
+    assert threads == 1  # a lean cap: one thread (two OOM at 32 MB on 50k-row slices)
+
+
+def test_a_roomy_limit_keeps_duckdbs_threads(tmp_path):
+    target = Target(duckdb_path=str(tmp_path / "m.duckdb"), dataset="d",
+                    pipelines_dir=str(tmp_path / "p"), duckdb_memory_limit="1GB")
+    with make_pipeline(target).sql_client() as client:
+        threads = client.execute_sql("SELECT current_setting('threads')")[0][0]
+    import duckdb
+
+    own = duckdb.connect().execute("SELECT current_setting('threads')").fetchone()[0]
+    assert threads == own, (threads, own)
+
+
+def test_out_of_memory_raises_the_limit_twice_at_most_three_times():
+    oom = RuntimeError("Out of Memory Error: could not allocate block of size 256.0 KiB")
+    target = Target(duckdb_memory_limit="32MB")
+    assert DEFAULT_DUCKDB_MEMORY_LIMIT == "32MB"
+    raised = raised_memory_limit(target, oom, MEMORY_RETRIES)
+    assert raised is not None and raised.duckdb_memory_limit == "64MB"
+    assert raised_memory_limit(target, oom, 0) is None  # retries used up
+    assert raised_memory_limit(target, RuntimeError("disk full"), 3) is None  # not memory
+    assert raised_memory_limit(Target(duckdb_memory_limit="default"), oom, 3) is None
+    assert raised_memory_limit(Target(destination="bigquery"), oom, 3) is None
+    assert memory_size_bytes("1.5GB") == 1_500_000_000 and memory_size_bytes("2 MiB") == 2**21
 
 
 def test_default_memory_limit_is_duckdbs_own_when_asked(tmp_path):
