@@ -155,7 +155,9 @@ def raised_memory_limit(target: Target, exc: BaseException, retries_left: int
     if (target.destination != "duckdb" or limit is None or retries_left <= 0
             or not is_out_of_memory(exc)):
         return None
-    return replace(target, duckdb_memory_limit=f"{2 * limit // 1000**2}MB")
+    doubled = 2 * limit
+    size = f"{doubled // 1000**2}MB" if doubled % 1000**2 == 0 else f"{doubled // 1000}KB"
+    return replace(target, duckdb_memory_limit=size)
 
 
 def load_with_memory_retries(pipeline: dlt.Pipeline, target: Target,

@@ -55,6 +55,8 @@ def test_out_of_memory_raises_the_limit_twice_at_most_three_times():
     assert DEFAULT_DUCKDB_MEMORY_LIMIT == "32MB"
     raised = raised_memory_limit(target, oom, MEMORY_RETRIES)
     assert raised is not None and raised.duckdb_memory_limit == "64MB"
+    small = raised_memory_limit(Target(duckdb_memory_limit="256KB"), oom, 1)
+    assert small is not None and small.duckdb_memory_limit == "512KB"  # not "0MB"
     assert raised_memory_limit(target, oom, 0) is None  # retries used up
     assert raised_memory_limit(target, RuntimeError("disk full"), 3) is None  # not memory
     assert raised_memory_limit(Target(duckdb_memory_limit="default"), oom, 3) is None
