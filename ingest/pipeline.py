@@ -44,7 +44,7 @@ _MEMORY_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(B|KB|MB|GB|TB|KIB|MIB|GIB|TIB
                           re.IGNORECASE)
 _UNITS = {"B": 1, "KB": 1000, "MB": 1000**2, "GB": 1000**3, "TB": 1000**4,
           "KIB": 1024, "MIB": 1024**2, "GIB": 1024**3, "TIB": 1024**4}
-log = logging.getLogger("slack_ingest")
+log = logging.getLogger("ingest.pipeline")  # shown by --verbose
 ALL_RESOURCES = ("team", "channels", "users", "channel_members", "messages")
 
 
@@ -92,16 +92,49 @@ def check_target(target: Target) -> Target:
         if not os.access(parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
             raise ConfigError(f"DuckDB path {target.duckdb_path} is not writable")
     limit = target.duckdb_memory_limit
-    if limit.lower() != "default" and not _MEMORY_SIZE.match(limit):
+    if limit.lower() != "default" and memory_size_bytes(limit) is None:
         raise ConfigError(f"duckdb_memory_limit {limit!r} must be a size such as 64MB or 1GB "
                           "(or 'default' for DuckDB's own, 80% of RAM)")
     if not target.dataset.replace("_", "").isalnum():
         raise ConfigError(f"dataset name {target.dataset!r} must be letters, digits and _")
     if target.destination != "duckdb":  # (DuckDB's credentials are the path checked above)
-        from ingest.preflight import check_credentials
-
         check_credentials(destination, target.pipeline_name())
     return target
+
+
+def check_credentials(destination: Any, pipeline_name: str) -> None:
+    """ConfigError if dlt cannot find the destination's credentials (BigQuery without a
+    service account, ...): found here, not after the extract, when the load step starts.
+    Resolves the configuration as the load will (same providers, the pipeline's section);
+    never shows a value. Any other configuration problem is left to the load to report."""
+    from dlt.common.configuration import inject_section
+    from dlt.common.configuration.exceptions import ConfigFieldMissingException
+    from dlt.common.configuration.specs.config_section_context import ConfigSectionContext
+
+    try:
+        with inject_section(ConfigSectionContext(pipeline_name=pipeline_name,
+                                                 sections=("load",))):
+            destination.configuration(destination.spec())
+    except ConfigFieldMissingException as exc:
+        if "credentials" not in exc.fields:
+            return
+        raise missing_credentials(destination.destination_name,
+                                  destination.destination_type) from None
+    except Exception:  # noqa: BLE001 - not ours to judge here: the load reports it
+        return
+
+
+def missing_credentials(name: str, destination_type: str) -> ConfigError:
+    """The one line for a destination whose credentials dlt cannot find."""
+    where = (f"[destination.{name}.credentials] of .dlt/secrets.toml or the "
+             f"DESTINATION__{name.upper()}__CREDENTIALS__* environment variables")
+    if destination_type.rsplit(".", 1)[-1] == "bigquery":
+        return ConfigError(
+            f"BigQuery credentials are missing or incomplete: set project_id, private_key and "
+            f"client_email in {where}, or point GOOGLE_APPLICATION_CREDENTIALS at a service "
+            "account key file")
+    return ConfigError(f"credentials for destination {name} are missing or incomplete: set "
+                       f"them in {where}")
 
 
 def _is_duckdb_file(path: Path) -> bool:

@@ -1,6 +1,5 @@
 """Checks before a load starts, so mistakes fail in a second with one clear line:
-the token works (auth.test), the base URL answers, named channels exist, and the
-destination has its credentials (checked with the target, before anything is extracted)."""
+the token works (auth.test), the base URL answers, and named channels exist."""
 
 from __future__ import annotations
 
@@ -56,38 +55,3 @@ def preflight(token: str, settings: LoadSettings) -> dict[str, Any]:
         if mistake is None:
             raise
         raise mistake from None
-
-
-def check_credentials(destination: Any, pipeline_name: str) -> None:
-    """ConfigError if dlt cannot find the destination's credentials (BigQuery without a
-    service account, ...): found here, not after the extract, when the load step starts.
-    Resolves the configuration as the load will (same providers, the pipeline's section);
-    never shows a value. Any other configuration problem is left to the load to report."""
-    from dlt.common.configuration import inject_section
-    from dlt.common.configuration.exceptions import ConfigFieldMissingException
-    from dlt.common.configuration.specs.config_section_context import ConfigSectionContext
-
-    try:
-        with inject_section(ConfigSectionContext(pipeline_name=pipeline_name,
-                                                 sections=("load",))):
-            destination.configuration(destination.spec())
-    except ConfigFieldMissingException as exc:
-        if "credentials" not in exc.fields:
-            return
-        raise missing_credentials(destination.destination_name,
-                                  destination.destination_type) from None
-    except Exception:  # noqa: BLE001 - not ours to judge here: the load reports it
-        return
-
-
-def missing_credentials(name: str, destination_type: str) -> ConfigError:
-    """The one line for a destination whose credentials dlt cannot find."""
-    where = (f"[destination.{name}.credentials] of .dlt/secrets.toml or the "
-             f"DESTINATION__{name.upper()}__CREDENTIALS__* environment variables")
-    if destination_type.rsplit(".", 1)[-1] == "bigquery":
-        return ConfigError(
-            f"BigQuery credentials are missing or incomplete: set project_id, private_key and "
-            f"client_email in {where}, or point GOOGLE_APPLICATION_CREDENTIALS at a service "
-            "account key file")
-    return ConfigError(f"credentials for destination {name} are missing or incomplete: set "
-                       f"them in {where}")
