@@ -35,7 +35,6 @@ from ingest.source.state import (
     is_thread_parent,
     plan_thread,
     plan_windows,
-    thread_entry,
 )
 
 Item = tuple[Any, ...]
@@ -193,7 +192,10 @@ class HistoryFanout:
                             replies_gate: asyncio.Semaphore) -> None:
         s = self.settings
         state = ChannelState.from_dict(self.states.get(cid))
-        running = ChannelState.from_dict(state.to_dict())
+        # `running` shares `state.threads` (read only); threads seen this run are folded in
+        # when a checkpoint is encoded, so a channel's threads are held once, not copied.
+        running = ChannelState(cursor=state.cursor, from_ts=state.from_ts,
+                               threads=state.threads)
         loaded_before = state.cursor is not None
         windows = plan_windows(state, s.oldest_ts, s.latest_ts, self.now_micros,
                                self.lookback_micros)
@@ -262,14 +264,12 @@ class HistoryFanout:
                         await settle()
                         checkpoint(running, contiguous=True, min_seen=w_min, max_seen=w_max,
                                    complete=False, start=s.oldest_ts)
-                        running.threads.update(seen_threads)
-                        await self._put(("checkpoint", cid, running.to_dict()))
+                        await self._put(("checkpoint", cid, running.to_dict(seen_threads)))
                 await settle()
                 if seen is not None and recheck_hi is not None:
                     await self._put(("reconcile", cid, window.oldest, recheck_hi, None, seen))
                 checkpoint(running, contiguous=contiguous, min_seen=w_min, max_seen=w_max,
                            complete=True, start=s.oldest_ts)
-                running.threads.update(seen_threads)
                 if w_max is not None and (max_ts is None or w_max_m > ts_to_micros(max_ts)):
                     max_ts = w_max
         finally:
@@ -293,7 +293,7 @@ class HistoryFanout:
             n_new, all_ts = await self._fetch_thread(client, cid, parent_ts, plan.since,
                                                      broadcasts, counts, collect=reconcile_whole)
             deleted_some = (not whole and plan.expect is not None
-                            and plan.expect != self._prev_count(cid, parent_ts) + n_new)
+                            and plan.expect != plan.prev_count + n_new)
             if deleted_some:
                 # The count does not add up: re-read the whole thread to find what is gone.
                 _, all_ts = await self._fetch_thread(client, cid, parent_ts, None, broadcasts,
@@ -305,10 +305,6 @@ class HistoryFanout:
             self.progress.note(f"{cid}/{parent_ts}: {exc.code}")
         finally:
             gate.release()
-
-    def _prev_count(self, cid: str, parent_ts: str) -> int:
-        entry = (self.states.get(cid) or {}).get("threads", {}).get(parent_ts)
-        return thread_entry(entry)[1] or 0
 
     async def _fetch_thread(self, client: AsyncSlackClient, cid: str, parent_ts: str,
                             since: str | None, broadcasts: set[str], counts: dict[str, int],

@@ -6,10 +6,16 @@ keyed by channel id (names change; ids do not). It records:
 - `cursor`: the newest history ts loaded; the next run reads history after it.
 - `from_ts`: the oldest bound loaded ("0" = from the beginning), so an earlier
   `start_date` later fetches only the missing older part.
-- `threads`: parent ts -> `latest_reply` for thread parents inside the lookback window.
-  Slack has no "threads changed since" API: a new reply does not change its parent's ts,
-  so only a re-read of parents inside the lookback shows that `latest_reply` moved; then
-  only the replies after the recorded `latest_reply` are fetched.
+- `threads`: parent ts -> (`latest_reply`, `reply_count`) for thread parents inside the
+  lookback window. Slack has no "threads changed since" API: a new reply does not change
+  its parent's ts, so only a re-read of parents inside the lookback shows that
+  `latest_reply` moved; then only the replies after the recorded `latest_reply` are fetched.
+
+In dlt state `threads` is one string, `ts,latest_reply,reply_count;...` (`encode_threads`):
+every channel's state is held in memory for the whole load and serialized with every
+slice, and as a dict of lists a tracked thread costs ~330 bytes of Python objects against
+~40 as text (measured: 88k parents of `large` at a long lookback cost ~45 MB of peak RSS).
+Only the channels being read are decoded to dicts. Older states (a dict) still load.
 """
 
 from __future__ import annotations
@@ -40,17 +46,46 @@ class Window:
 class ChannelState:
     cursor: str | None = None
     from_ts: str | None = None
-    threads: dict[str, str] = field(default_factory=dict)
+    threads: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any] | None) -> ChannelState:
         if not d:
             return cls()
         return cls(cursor=d.get("cursor"), from_ts=d.get("from_ts"),
-                   threads=dict(d.get("threads") or {}))
+                   threads=decode_threads(d.get("threads")))
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"cursor": self.cursor, "from_ts": self.from_ts, "threads": dict(self.threads)}
+    def to_dict(self, newer_threads: dict[str, Any] | None = None) -> dict[str, Any]:
+        """The state as stored; `newer_threads` (seen this run) override `threads`."""
+        return {"cursor": self.cursor, "from_ts": self.from_ts,
+                "threads": encode_threads(self.threads, newer_threads)}
+
+
+def _thread_text(ts: str, value: Any) -> str:
+    latest, count = thread_entry(value)
+    return f"{ts},{latest or ''},{'' if count is None else count}"
+
+
+def encode_threads(threads: dict[str, Any], newer: dict[str, Any] | None = None) -> str:
+    """Thread entries as one string (module docstring); entries in `newer` win."""
+    newer = newer or {}
+    parts = [_thread_text(ts, v) for ts, v in threads.items() if ts not in newer]
+    parts.extend(_thread_text(ts, v) for ts, v in newer.items())
+    return ";".join(parts)
+
+
+def decode_threads(value: str | dict[str, Any] | None) -> dict[str, list[Any]]:
+    """parent ts -> [latest_reply, reply_count] from `encode_threads`' string, or from an
+    older state's dict (values [latest_reply, reply_count] or latest_reply alone)."""
+    if not value:
+        return {}
+    if isinstance(value, dict):
+        return {ts: list(thread_entry(v)) for ts, v in value.items()}
+    threads: dict[str, list[Any]] = {}
+    for part in value.split(";"):
+        ts, latest, count = part.split(",")
+        threads[ts] = [latest or None, int(count) if count else None]
+    return threads
 
 
 def _m(ts: str | None) -> int:
@@ -90,11 +125,13 @@ def is_thread_parent(msg: dict[str, Any]) -> bool:
 class ThreadFetch:
     """What to fetch of one thread: `since` None = the whole thread, else replies after it.
     `known` = we loaded this thread before (so a whole re-read reconciles deletions);
-    `expect` = the reply count after this fetch if nothing was deleted (None: unknown)."""
+    `expect` = the reply count after this fetch if nothing was deleted (None: unknown);
+    `prev_count` = the reply count recorded before (0: none or unknown)."""
 
     since: str | None
     known: bool
     expect: int | None
+    prev_count: int = 0
 
 
 def thread_entry(value: Any) -> tuple[str | None, int | None]:
@@ -114,10 +151,11 @@ def plan_thread(msg: dict[str, Any], state: ChannelState) -> ThreadFetch | None:
     prev_latest, prev_count = thread_entry(prev)
     if latest == prev_latest and (prev_count is None or count == prev_count):
         return None
+    held = prev_count or 0
     if latest is not None and prev_latest is not None and _m(latest) > _m(prev_latest):
         # Only newer replies; if the count then does not add up, a reply was deleted.
-        return ThreadFetch(since=prev_latest, known=True, expect=count)
-    return ThreadFetch(since=None, known=True, expect=None)
+        return ThreadFetch(since=prev_latest, known=True, expect=count, prev_count=held)
+    return ThreadFetch(since=None, known=True, expect=None, prev_count=held)
 
 
 def advance(state: ChannelState, *, max_ts_seen: str | None, start: str | None,

@@ -7,6 +7,7 @@ from ingest.simulator import SimulatorThread, Workspace
 from ingest.source import LoadSettings
 from ingest.source.fanout import HistoryFanout
 from ingest.source.settings import ts_to_micros
+from ingest.source.state import ChannelState
 
 
 def _checkpoint_threads(lookback_days: float) -> tuple[int, list[str], int]:
@@ -21,7 +22,7 @@ def _checkpoint_threads(lookback_days: float) -> tuple[int, list[str], int]:
         for item in fan.items():
             if item[0] in ("checkpoint", "done"):
                 checkpoints += 1
-                tracked.extend(item[2]["threads"])
+                tracked.extend(ChannelState.from_dict(item[2]).threads)
         floor = fan.now_micros - fan.lookback_micros
         too_old = [ts for ts in tracked if ts_to_micros(ts) < floor]
     return checkpoints, too_old, len(tracked)
