@@ -491,6 +491,9 @@ class MessageModel:
     def _render_extra(self, ch: Channel, rec: Extra) -> dict[str, Any]:
         if rec.subtype == "channel_join":
             return self._join(ch, rec.us, rec.user)
+        if rec.subtype == "channel_leave":
+            return {"user": rec.user, "type": "message", "subtype": "channel_leave",
+                    "ts": ts_str(rec.us), "text": f"<@{rec.user}> has left the channel"}
         d = Draw(mix_from(ch.hkey, rec.us, _BODY))
         msg = self._body(d, ch, rec.us, rec.user, rec.text)
         if rec.parent_us is not None:

@@ -301,6 +301,18 @@ class Workspace(MessageModel):
             self.channels_by_id[ch.id] = ch
             return ch.id
 
+    def leave(self, channel_id: str, user_id: str) -> None:
+        """A member leaves the channel: conversations.members stops listing them and the
+        channel gets a channel_leave message, as in Slack."""
+        with self.lock:
+            ch = self._require(channel_id)
+            if user_id not in ch.members:
+                raise ValueError(f"not_in_channel: {user_id}")
+            ch.members.remove(user_id)
+            us = self._now_us()
+            ch.extra[us] = Extra(us, user_id, "", subtype="channel_leave")
+            ch.extra_hist.append(us)
+
     def join(self, channel_id: str) -> Channel:
         """The bot joins a public channel (conversations.join): member + a channel_join message."""
         with self.lock:

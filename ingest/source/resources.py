@@ -146,8 +146,10 @@ def _resources(ctx: SlackContext, channel_ids: list[str] | None,
 
         yield run_async(fetch)
 
+    # merge_key channel_id: each channel read replaces its members (delete-insert), so
+    # members who left are removed; a channel that failed to read keeps its last members.
     @dlt.resource(name="channel_members", primary_key=("channel_id", "user_id"),
-                  write_disposition="merge")
+                  merge_key="channel_id", write_disposition="merge")
     def channel_members() -> Iterator[list[dict[str, Any]]]:
         ids = _history_ids(ctx, channel_ids)
 

@@ -78,6 +78,27 @@ def test_incremental_runs_follow_mutations_without_duplicates(target):
         del first_requests, r2
 
 
+def test_members_who_left_are_removed(target):
+    ws = Workspace.generate(size="tiny", seed=8)
+    with SimulatorThread(ws, profile="unlimited") as sim:
+        load(sim, target)
+        truth = ws.truth()
+        assert_matches_truth(target, truth)
+        cid, uid = next((c, u) for c, u in sorted(truth.members)
+                        if u != ws.app_user.id and sum(1 for c2, _ in truth.members if c2 == c) > 1)
+        assert (cid, uid) in set(query(target, "select channel_id, user_id from "
+                                               "slack.channel_members"))
+        ws.leave(cid, uid)
+        load(sim, target)
+        assert_matches_truth(target, ws.truth())  # members compared exactly: no stale row
+        members = set(query(target, "select channel_id, user_id from slack.channel_members"))
+        assert (cid, uid) not in members
+        assert any(c == cid for c, _ in members)  # the channel's other members stay
+        leave = query(target, "select subtype from slack.messages where channel_id = "
+                              f"'{cid}' and subtype = 'channel_leave'")
+        assert leave == [("channel_leave",)]
+
+
 def test_relational_default_path_matches_truth(target):
     ws = Workspace.generate(size="tiny", seed=6)
     with SimulatorThread(ws, profile="unlimited") as sim:
