@@ -13,8 +13,9 @@ keyed by channel id (names change; ids do not). It records:
 
 In dlt state `threads` is one string, `ts,latest_reply,reply_count;...` (`encode_threads`):
 every channel's state is held in memory for the whole load and serialized with every
-slice, and as a dict of lists a tracked thread costs ~330 bytes of Python objects against
-~40 as text (measured: 88k parents of `large` at a long lookback cost ~45 MB of peak RSS).
+slice, and as a dict of lists a tracked thread costs ~256 bytes of Python objects against
+~41 as text (measured: `large`'s 88k parents at a long lookback peaked at 357-367 MB as
+dicts, 338-349 MB as text; benchmarks/README.md).
 Only the channels being read are decoded to dicts. Older states (a dict) still load.
 """
 
