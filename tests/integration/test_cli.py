@@ -154,3 +154,34 @@ def test_simulate_bad_input(tmp_path):
     assert_user_error(proc, "unknown workspace size")
     proc = cli(["simulate", "--size", "tiny", "--faults", "http500=2"], tmp_path)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
+
+
+def test_plain_run_continues_from_the_flow_shards_cursors(tmp_path):
+    """Shard pipelines (as the Prefect flow runs them) load the workspace; a plain `run`
+    afterwards reads their committed cursors instead of reloading every history and thread."""
+    from ingest.pipeline import Target, run_load
+    from ingest.source import LoadSettings
+    from tests.integration.helpers import assert_matches_truth
+
+    ws = Workspace.generate(size="small", seed=71, token=SECRET)
+    db = tmp_path / "w.duckdb"
+    target = Target(duckdb_path=str(db), pipelines_dir=str(tmp_path / "pipelines"))
+    readable = sorted(ws.truth().readable_channel_ids)
+    half = len(readable) // 2
+    with SimulatorThread(ws, profile="unlimited") as s:
+        settings = LoadSettings(base_url=s.base_url, profile="unlimited",
+                                lookback_days=7).validate()
+        run_load(SECRET, settings, target, channel_ids=readable[:half], shard="shard0of2")
+        run_load(SECRET, settings, target, channel_ids=readable[half:], shard="shard1of2")
+        fresh = s.stats()["methods"]
+        s.reset_stats()
+        proc = cli(["run", "--base-url", s.base_url, "--profile", "unlimited", "--duckdb-path",
+                    str(db), "--lookback-days", "7", "--quiet"], tmp_path)
+        again = s.stats()["methods"]
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert fresh["conversations.replies"]["requests"] > 0
+    # continued from the shards' cursors: the 7-day lookback re-read, no thread fetched again
+    assert "conversations.replies" not in again
+    assert again["conversations.history"]["requests"] <= len(readable)
+    assert again["conversations.history"]["requests"] * 2 < fresh["conversations.history"]["requests"]
+    assert_matches_truth(Target(duckdb_path=str(db)), ws.truth())

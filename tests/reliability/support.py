@@ -7,6 +7,7 @@ import hashlib
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -20,10 +21,15 @@ REPO = Path(__file__).resolve().parents[2]
 def cli_env(token: str | None, pipelines_dir: Path | None = None,
             extra: dict[str, str] | None = None) -> dict[str, str]:
     """A clean environment for `slack-ingest`: no inherited SOURCES__SLACK__* or
-    SLACK_INGEST__* settings, the repo importable (tests.reliability.* hooks), the token
-    only through dlt's environment provider."""
+    SLACK_INGEST__* settings, no cloud credentials from the developer's machine (environment,
+    gcloud's defaults, GCE: a BigQuery case must find none), the repo importable
+    (tests.reliability.* hooks), the token only through dlt's environment provider."""
     env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("SOURCES__SLACK", "SLACK_INGEST__", "SLACK_INGEST_DEBUG"))}
+           if not k.startswith(("SOURCES__SLACK", "SLACK_INGEST__", "SLACK_INGEST_DEBUG",
+                                "DESTINATION__", "CREDENTIALS__"))
+           and k not in ("GOOGLE_APPLICATION_CREDENTIALS", "GOOGLE_CLOUD_PROJECT")}
+    env["CLOUDSDK_CONFIG"] = os.path.join(tempfile.gettempdir(), "slack-ingest-no-gcloud")
+    env["NO_GCE_CHECK"] = "True"
     env["PYTHONUNBUFFERED"] = "1"
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH")) if p)
     if token is not None:
