@@ -133,7 +133,7 @@ def run(
 ) -> None:
     """Load the workspace into the destination (incremental: each run continues from the last)."""
     from ingest.config import resolve_settings, resolve_target, resolve_token
-    from ingest.dataset_states import collect_seed_states
+    from ingest.dataset_states import seed_states_if_readable
     from ingest.pipeline import check_target, run_load
     from ingest.preflight import preflight
     from ingest.source.settings import check_token
@@ -153,9 +153,9 @@ def run(
         preflight(tok, settings)
         # cursors committed by the flow's shard pipelines too: a plain run after flow runs
         # continues each channel where any pipeline of the dataset stopped
-        seeds = collect_seed_states(target)
         return _run_with_display(
-            lambda p: run_load(tok, settings, target, progress=p, seed_states=seeds), quiet)
+            lambda p: run_load(tok, settings, target, progress=p,
+                               seed_states=seed_states_if_readable(target, p)), quiet)
 
     result = guarded(go)
     _print_summary(result, json_path)

@@ -10,6 +10,7 @@ after flow runs, neither reloads a channel's history nor loses anything.
 
 from __future__ import annotations
 
+import logging
 import shutil
 import tempfile
 from collections.abc import Callable
@@ -22,6 +23,7 @@ import dlt
 from ingest.pipeline import Target, make_destination
 from ingest.source.state import merge_states
 
+log = logging.getLogger("ingest.dataset_states")
 Lock = Callable[[], AbstractContextManager[Any]]
 STATE_TABLE = "_dlt_pipeline_state"
 
@@ -78,3 +80,22 @@ def collect_seed_states(target: Target, channel_ids: list[str] | None = None,
         wanted = set(channel_ids)
         seeds = {cid: s for cid, s in seeds.items() if cid in wanted}
     return seeds
+
+
+def seed_states_if_readable(target: Target, progress: Any = None
+                            ) -> dict[str, dict[str, Any]] | None:
+    """`collect_seed_states`, or None (with a note) when the destination cannot be read now
+    (a DuckDB file locked by another process, an outage): the load then continues from its
+    own pipeline's state, and the destination problem, if it lasts, is reported by the load
+    step, which keeps the extracted package for the next run."""
+    try:
+        return collect_seed_states(target)
+    except Exception as exc:  # noqa: BLE001 - an optimisation: never fail the run for it
+        from ingest.errors import explain
+
+        text = (f"cursors of the dataset's other pipelines not read ({explain(exc)[1]}): "
+                "continuing from this pipeline's own state")
+        log.warning(text)
+        if progress is not None:
+            progress.note(text)
+        return None
