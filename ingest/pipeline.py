@@ -250,6 +250,25 @@ def finish_pending(pipeline: dlt.Pipeline, target: Target, **load_kwargs: Any) -
     return True
 
 
+def sync_with_destination(pipeline: dlt.Pipeline, progress: LoadProgress | None = None) -> None:
+    """What dlt's `run()` does first and our step-by-step load must do too: the destination,
+    where dlt commits each pipeline's state with its data, is the truth. A newer committed
+    state replaces the local one (a fresh machine continues from the warehouse's cursors);
+    a dataset that no longer exists wipes the local folder (a deleted DuckDB file is loaded
+    again in full, not from cursors whose data is gone). A destination that cannot be read
+    now (a DuckDB file locked by another process) leaves the local state, with a note: the
+    load step reports the problem if it lasts, and keeps the extracted package."""
+    try:
+        pipeline.sync_destination()
+    except Exception as exc:  # noqa: BLE001 - reported below; the load step re-checks
+        from ingest.errors import explain
+
+        text = f"state not synced with the destination ({explain(exc)[1]})"
+        log.warning(text)
+        if progress is not None:
+            progress.note(text)
+
+
 def apply_destination_hints(source: Any, target: Target) -> Any:
     if target.destination == "bigquery":
         from dlt.destinations.adapters import bigquery_adapter
@@ -301,9 +320,12 @@ def run_load(token: str, settings: LoadSettings, target: Target, *,
     started = time.monotonic()
     pipeline = make_pipeline(target, shard)
     pending = False
-    if pipeline.has_pending_data:
-        with lock():
+    with lock():
+        # packages a failed run kept go first (they carry their state; syncing with a
+        # destination they never reached would wipe them), then the committed state
+        if pipeline.has_pending_data:
             pending = finish_pending(pipeline, target, **load_kwargs)
+        sync_with_destination(pipeline, progress)
     settings = settings.validate()
     ctx = SlackContext(check_token(token), settings, progress)
     stream = MessageStream()
