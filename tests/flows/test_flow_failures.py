@@ -47,10 +47,10 @@ def _fail_load_step_once(monkeypatch, calls: Counter) -> None:
         entered = Counter()
 
         def lock() -> Any:
-            # A fresh pipeline has nothing pending, so run_load takes the lock first for the
-            # load step (finishing pending packages takes it only when there are some).
+            # run_load takes the lock first to finish pending packages and sync with the
+            # destination, then for each slice's load step: fail the first load step.
             entered["n"] += 1
-            if entered["n"] == 1:
+            if entered["n"] == 2:
                 raise DestinationHiccup("simulated destination outage during load")
             return (load_lock or nullcontext)()
 
