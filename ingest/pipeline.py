@@ -250,7 +250,8 @@ def finish_pending(pipeline: dlt.Pipeline, target: Target, **load_kwargs: Any) -
     return True
 
 
-def sync_with_destination(pipeline: dlt.Pipeline, progress: LoadProgress | None = None) -> None:
+def sync_with_destination(pipeline: dlt.Pipeline, target: Target,
+                          progress: LoadProgress | None = None) -> None:
     """What dlt's `run()` does first and our step-by-step load must do too: the destination,
     where dlt commits each pipeline's state with its data, is the truth. A newer committed
     state replaces the local one (a fresh machine continues from the warehouse's cursors);
@@ -258,6 +259,13 @@ def sync_with_destination(pipeline: dlt.Pipeline, progress: LoadProgress | None 
     again in full, not from cursors whose data is gone). A destination that cannot be read
     now (a DuckDB file locked by another process) leaves the local state, with a note: the
     load step reports the problem if it lasts, and keeps the extracted package."""
+    if target.destination == "duckdb" and not Path(target.location()).is_file():
+        # No file, nothing committed: asking would create the file (before Slack has been
+        # read: a run that then fails must leave nothing behind). Local state whose
+        # warehouse is gone is dropped, as dlt's sync would.
+        if pipeline.has_data and not pipeline.has_pending_data:
+            pipeline.drop()
+        return
     try:
         pipeline.sync_destination()
     except Exception as exc:  # noqa: BLE001 - reported below; the load step re-checks
@@ -325,7 +333,7 @@ def run_load(token: str, settings: LoadSettings, target: Target, *,
         # destination they never reached would wipe them), then the committed state
         if pipeline.has_pending_data:
             pending = finish_pending(pipeline, target, **load_kwargs)
-        sync_with_destination(pipeline, progress)
+        sync_with_destination(pipeline, target, progress)
     settings = settings.validate()
     ctx = SlackContext(check_token(token), settings, progress)
     stream = MessageStream()
