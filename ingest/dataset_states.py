@@ -15,12 +15,11 @@ import shutil
 import tempfile
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
-from pathlib import Path
 from typing import Any
 
 import dlt
 
-from ingest.pipeline import Target, make_destination
+from ingest.pipeline import Target, duckdb_file_missing, make_destination
 from ingest.source.state import merge_states
 
 log = logging.getLogger("ingest.dataset_states")
@@ -55,8 +54,8 @@ def collect_seed_states(target: Target, channel_ids: list[str] | None = None,
     from dlt.common.destination.exceptions import DestinationUndefinedEntity
     from dlt.pipeline.state_sync import load_pipeline_state_from_destination
 
-    if target.destination == "duckdb" and not Path(target.location()).is_file():
-        return {}  # nothing loaded yet (and a probe must not create the file)
+    if duckdb_file_missing(target):
+        return {}
     seeds: dict[str, dict[str, Any]] = {}
     tmp = tempfile.mkdtemp(prefix="slack-ingest-probe-")
     try:

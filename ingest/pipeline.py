@@ -250,6 +250,12 @@ def finish_pending(pipeline: dlt.Pipeline, target: Target, **load_kwargs: Any) -
     return True
 
 
+def duckdb_file_missing(target: Target) -> bool:
+    """A DuckDB target whose file does not exist yet: nothing was committed to it, and
+    opening it to ask would create it."""
+    return target.destination == "duckdb" and not Path(target.location()).is_file()
+
+
 def sync_with_destination(pipeline: dlt.Pipeline, target: Target,
                           progress: LoadProgress | None = None) -> None:
     """What dlt's `run()` does first and our step-by-step load must do too: the destination,
@@ -259,7 +265,7 @@ def sync_with_destination(pipeline: dlt.Pipeline, target: Target,
     again in full, not from cursors whose data is gone). A destination that cannot be read
     now (a DuckDB file locked by another process) leaves the local state, with a note: the
     load step reports the problem if it lasts, and keeps the extracted package."""
-    if target.destination == "duckdb" and not Path(target.location()).is_file():
+    if duckdb_file_missing(target):
         # No file, nothing committed: asking would create the file (before Slack has been
         # read: a run that then fails must leave nothing behind). Local state whose
         # warehouse is gone is dropped, as dlt's sync would.
