@@ -39,7 +39,7 @@ from flows.limits import (
 )
 from flows.progress import ProgressBoard
 from flows.sharding import assign_shards
-from flows.state import collect_seed_states, settle_pending
+from flows.state import settle_pending
 from flows.tasks import (
     DEFAULT_BACKOFF_S,
     RETRIES,
@@ -49,6 +49,7 @@ from flows.tasks import (
     load_channels,
     retry_options,
 )
+from ingest.dataset_states import collect_seed_states
 
 POLL_S = 1.0
 SHARD_RESULT_MARK = "slack-ingest shard result"

@@ -4,7 +4,7 @@ Each shard is its own dlt pipeline (`<base>_shard<i>of<n>`), all writing one dat
 the shard count changes a channel moves to another pipeline; so before shards run, the
 per-channel states of *every* slack pipeline of the dataset are read from the destination
 and handed to the shards as seeds (`ingest/dataset_states.py`, shared with the plain
-`run`, re-exported here).
+`run`).
 
 Pending packages (extracted or normalized, not loaded: a crash, a locked DuckDB, a
 destination outage) are loaded before anything new is read; one that cannot be loaded for
@@ -21,12 +21,7 @@ from typing import Any
 
 import dlt
 
-from ingest.dataset_states import (  # noqa: F401 - re-exported for the flows
-    Lock,
-    channel_states_of,
-    collect_seed_states,
-    dataset_pipeline_names,
-)
+from ingest.dataset_states import Lock
 from ingest.pipeline import Target, finish_pending, make_destination
 
 logger = logging.getLogger("flows.state")

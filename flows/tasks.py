@@ -66,7 +66,8 @@ def _load(settings: dict[str, Any], target: dict[str, Any], *, shard: str,
           seeds: dict[str, dict[str, Any]] | None = None, progress: Any = None,
           budget: dict[str, Any] | None = None) -> dict[str, Any]:
     from flows.budget import apply_share, budget_lease
-    from flows.state import collect_seed_states, settle_pending
+    from flows.state import settle_pending
+    from ingest.dataset_states import collect_seed_states
     from ingest.pipeline import run_load
 
     s = settings_from_params(settings)

@@ -19,7 +19,7 @@ from typing import Any
 
 import dlt
 
-from ingest.pipeline import Target, duckdb_file_missing, make_destination
+from ingest.pipeline import Target, duckdb_file_missing, log_and_note, make_destination
 from ingest.source.state import merge_states
 
 log = logging.getLogger("ingest.dataset_states")
@@ -92,9 +92,7 @@ def seed_states_if_readable(target: Target, progress: Any = None
     except Exception as exc:  # noqa: BLE001 - an optimisation: never fail the run for it
         from ingest.errors import explain
 
-        text = (f"cursors of the dataset's other pipelines not read ({explain(exc)[1]}): "
-                "continuing from this pipeline's own state")
-        log.warning(text)
-        if progress is not None:
-            progress.note(text)
+        log_and_note(log, logging.WARNING,
+                     f"cursors of the dataset's other pipelines not read ({explain(exc)[1]}): "
+                     "continuing from this pipeline's own state", progress)
         return None

@@ -193,6 +193,14 @@ def raised_memory_limit(target: Target, exc: BaseException, retries_left: int
     return replace(target, duckdb_memory_limit=size)
 
 
+def log_and_note(logger: logging.Logger, level: int, text: str,
+                 progress: LoadProgress | None) -> None:
+    """A line for --verbose and for the run's summary (its progress notes)."""
+    logger.log(level, text)
+    if progress is not None:
+        progress.note(text)
+
+
 def load_with_memory_retries(pipeline: dlt.Pipeline, target: Target,
                              progress: LoadProgress | None = None, **load_kwargs: Any
                              ) -> tuple[Any, Target]:
@@ -208,11 +216,9 @@ def load_with_memory_retries(pipeline: dlt.Pipeline, target: Target,
             raised = raised_memory_limit(target, exc, retries_left)
             if raised is None:
                 raise
-            text = (f"DuckDB ran out of memory at {target.duckdb_memory_limit}: loading again "
-                    f"at {raised.duckdb_memory_limit}")
-            log.info(text)
-            if progress is not None:
-                progress.note(text)
+            log_and_note(log, logging.INFO,
+                         f"DuckDB ran out of memory at {target.duckdb_memory_limit}: loading "
+                         f"again at {raised.duckdb_memory_limit}", progress)
             retries_left -= 1
             target = raised
             load_kwargs = {**load_kwargs, "destination": make_destination(target)}
@@ -277,10 +283,8 @@ def sync_with_destination(pipeline: dlt.Pipeline, target: Target,
     except Exception as exc:  # noqa: BLE001 - reported below; the load step re-checks
         from ingest.errors import explain
 
-        text = f"state not synced with the destination ({explain(exc)[1]})"
-        log.warning(text)
-        if progress is not None:
-            progress.note(text)
+        log_and_note(log, logging.WARNING,
+                     f"state not synced with the destination ({explain(exc)[1]})", progress)
 
 
 def apply_destination_hints(source: Any, target: Target) -> Any:
