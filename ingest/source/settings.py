@@ -88,7 +88,7 @@ class LoadSettings:
     fast_path: bool = True
     batch_rows: int = 5000
     checkpoint_pages: int = 2
-    slice_rows: int = 50_000
+    slice_rows: int = 10_000
     queue_pages: int = 64
     limits: dict[str, Any] = field(default_factory=dict)
 
