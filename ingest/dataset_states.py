@@ -20,6 +20,7 @@ from typing import Any
 import dlt
 
 from ingest.pipeline import Target, duckdb_file_missing, log_and_note, make_destination
+from ingest.source.resources import channel_states_of
 from ingest.source.state import merge_states
 
 log = logging.getLogger("ingest.dataset_states")
@@ -38,13 +39,6 @@ def dataset_pipeline_names(target: Target, sql_client: Any) -> list[str]:
         return []
     base = target.pipeline_name()
     return sorted(str(r[0]) for r in rows or [] if str(r[0]).startswith(base))
-
-
-def channel_states_of(state: dict[str, Any] | None) -> dict[str, dict[str, Any]]:
-    if not state:
-        return {}
-    res = state.get("sources", {}).get("slack", {}).get("resources", {})
-    return dict(res.get("messages", {}).get("channels", {}) or {})
 
 
 def collect_seed_states(target: Target, channel_ids: list[str] | None = None,

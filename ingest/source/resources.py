@@ -249,13 +249,17 @@ def _new_rows(rows: list[dict[str, Any]], keys: set[tuple[str, str]]) -> list[di
     return fresh
 
 
-def saved_channel_states(pipeline: Any) -> dict[str, dict[str, Any]]:
-    """The messages resource's per-channel state as committed in the pipeline."""
+def channel_states_of(state: dict[str, Any] | None) -> dict[str, dict[str, Any]]:
+    """The messages resource's per-channel states in a dlt pipeline state ({} if none)."""
     try:
-        resources = pipeline.state["sources"]["slack"]["resources"]
-        return dict(resources["messages"]["channels"])
+        return dict(state["sources"]["slack"]["resources"]["messages"]["channels"] or {})
     except (KeyError, TypeError):
         return {}
+
+
+def saved_channel_states(pipeline: Any) -> dict[str, dict[str, Any]]:
+    """The messages resource's per-channel state as committed in the pipeline."""
+    return channel_states_of(pipeline.state)
 
 
 def start_history(pipeline: Any, ctx: SlackContext, stream: MessageStream,
