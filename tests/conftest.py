@@ -12,7 +12,8 @@ os.environ.setdefault("DO_NOT_TRACK", "1")
 os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")
 os.environ.setdefault("RUNTIME__LOG_LEVEL", "WARNING")
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+#: Slack response samples shipped with the tests (a clone never has ../shared beside it).
+SAMPLES = Path(__file__).resolve().parent / "fixtures" / "slack-samples"
 
 
 @pytest.fixture

@@ -11,11 +11,11 @@ import orjson
 
 from ingest.source.arrow import COLUMN_HINTS, message_to_row, messages_to_arrow
 from ingest.source.resources import MAX_TABLE_NESTING
-from tests.conftest import SHARED
+from tests.conftest import SAMPLES
 
 
 def _sample() -> dict:
-    msg = json.loads((SHARED / "slack-samples" / "conversations.history.json").read_text())
+    msg = json.loads((SAMPLES / "conversations.history.json").read_text())
     m = dict(msg["messages"][0])
     m.update(channel_id="C0SAMPLE1", ts="1700000000.000100", thread_ts="1700000000.000100")
     return m

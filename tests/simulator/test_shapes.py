@@ -1,6 +1,6 @@
 """Every key the simulator emits exists, with the same JSON type, in Slack's samples.
 
-Samples: ../shared/slack-samples (override with SLACK_SAMPLES_DIR). A sample list may
+Samples: tests/fixtures/slack-samples (override with SLACK_SAMPLES_DIR). A sample list may
 hold differently shaped elements; its element schema is the union of them. Block Kit
 blocks are one type wherever they appear, so `blocks` is checked against the union of
 every *blocks list in the sample, and their `elements` against the union of every
@@ -18,13 +18,11 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from .conftest import Env, Starter
 
 SAMPLES = Path(
     os.environ.get(
-        "SLACK_SAMPLES_DIR", Path(__file__).resolve().parents[3] / "shared" / "slack-samples"
+        "SLACK_SAMPLES_DIR", Path(__file__).resolve().parents[1] / "fixtures" / "slack-samples"
     )
 )
 
@@ -92,8 +90,7 @@ def _merge_elements(value: Any, into: Node) -> None:
 
 @cache
 def schema(method: str) -> Node:
-    if not SAMPLES.is_dir():
-        pytest.skip(f"Slack samples not found at {SAMPLES}")
+    assert SAMPLES.is_dir(), f"Slack samples not found at {SAMPLES}"
     name = "conversations.info" if method == "conversations.join" else method
     data = json.loads((SAMPLES / f"{name}.json").read_text())
     if method in ("conversations.history", "conversations.replies"):

@@ -1,21 +1,17 @@
 """The fast path keeps every field of Slack's richest message shape."""
 
 import json
-from pathlib import Path
 
 import orjson
 
 from ingest.source.arrow import SCHEMA, message_to_row, messages_to_arrow
-
-SAMPLES = Path(__file__).resolve().parents[2].parent / "shared" / "slack-samples"
+from tests.conftest import SAMPLES
 
 
 def _sample_messages():
     msgs = []
     for name in ("conversations.history.json", "conversations.replies.json"):
-        path = SAMPLES / name
-        if path.exists():
-            msgs.extend(json.loads(path.read_text())["messages"])
+        msgs.extend(json.loads((SAMPLES / name).read_text())["messages"])
     return msgs
 
 
