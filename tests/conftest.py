@@ -12,7 +12,7 @@ os.environ.setdefault("DO_NOT_TRACK", "1")
 os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")
 os.environ.setdefault("RUNTIME__LOG_LEVEL", "WARNING")
 
-#: Slack response samples shipped with the tests (a clone never has ../shared beside it).
+#: Slack response samples shipped with the tests (a clone has nothing beside it to read).
 SAMPLES = Path(__file__).resolve().parent / "fixtures" / "slack-samples"
 
 
