@@ -29,6 +29,7 @@ from ingest.cli_options import (
     JoinOpt,
     JsonOpt,
     LookbackOpt,
+    MaxRetryWaitOpt,
     PrivateOpt,
     ProfileOpt,
     StartOpt,
@@ -43,7 +44,7 @@ flow_app = typer.Typer(help="Run or serve the Prefect flow (sharded, retried, ob
 DEFAULT_CRON = "0 0 * * *"
 
 ShardsOpt = Annotated[int, typer.Option("--shards", min=1, help="Channel-history shards (one dlt pipeline each, one dataset)")]
-ConcOpt = Annotated[int, typer.Option("--max-concurrency", min=1, help="Shards running at once (Prefect tag concurrency limit 'slack-history')")]
+ConcOpt = Annotated[int, typer.Option("--max-concurrency", min=1, help="Shards running at once (with --shard-deployment: the Prefect tag concurrency limit 'slack-history')")]
 ShardDeplOpt = Annotated[str | None, typer.Option("--shard-deployment", help="Run shards as flow runs of this deployment (e.g. slack_shard/slack-shard) so any worker picks them up")]
 RetriesOpt = Annotated[int, typer.Option("--retries", min=0, help="Retries of a task after a transient failure (exponential backoff with jitter)")]
 BackoffOpt = Annotated[float, typer.Option("--retry-backoff", help="First retry delay in seconds (then x2, x4, ...)")]
@@ -91,6 +92,37 @@ def _parameters(**kw: Any) -> dict[str, Any]:
     return out
 
 
+SERVER_HINT = ("start one with `prefect server start` and set "
+               "PREFECT_API_URL=http://127.0.0.1:4200/api")
+
+
+def _api_url() -> str | None:
+    """PREFECT_API_URL as Prefect resolves it (environment or the active profile)."""
+    from prefect.settings import get_current_settings
+
+    url = get_current_settings().api.url
+    return str(url).strip() or None if url else None
+
+
+def _check_server(command: str, *, required: bool) -> None:
+    """One line and exit 2 when the Prefect server is missing (`required`) or unreachable,
+    instead of Prefect's traceback (`flow run`) or waiting forever (`flow serve`)."""
+    import httpx
+
+    url = _api_url()
+    if url is None:
+        if required:
+            fail(f"flow {command} needs a Prefect server: {SERVER_HINT}", 2)
+        return
+    try:
+        httpx.get(f"{url.rstrip('/')}/health", timeout=5.0)
+    except httpx.HTTPError as exc:
+        why = type(exc).__name__
+        fail(f"cannot reach the Prefect server at PREFECT_API_URL={url} ({why}): "
+             f"{SERVER_HINT}" + ("" if required else ", or unset PREFECT_API_URL to run "
+                                 "against a temporary local server"), 2)
+
+
 def _quiet_prefect(quiet: bool) -> None:
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     if quiet:
@@ -99,9 +131,10 @@ def _quiet_prefect(quiet: bool) -> None:
 
 def _print_summary(summary: dict[str, Any], json_path: Path | None) -> None:
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
-    from flows.artifacts import shard_rows
+    from flows.artifacts import channel_label, channels_line, names_of, shard_rows
 
     console = Console()
     table = Table(title=f"slack-ingest flow: {summary.get('mode')}, {summary.get('wall_s', 0):.1f}s")
@@ -113,8 +146,17 @@ def _print_summary(summary: dict[str, Any], json_path: Path | None) -> None:
                                             "requests", "429s", "attempts", "seconds")))
     console.print(table)
     skipped = summary.get("skipped") or {}
-    console.print(f"channels read {summary.get('channels_planned', 0)}, skipped {len(skipped)}; "
-                  f"messages {summary.get('messages', 0):,}, replies {summary.get('replies', 0):,}")
+    console.print(f"channels {channels_line(summary)}; "
+                  f"messages {summary.get('messages', 0):,}, replies {summary.get('replies', 0):,}",
+                  highlight=False)
+    if skipped:
+        names = names_of(summary)
+        table = Table(title="Channels not read")
+        table.add_column("channel")
+        table.add_column("why")
+        for cid, why in sorted(skipped.items()):
+            table.add_row(escape(channel_label(cid, names)), escape(why))
+        console.print(table)
     if json_path is not None:
         json_path.write_text(json.dumps(summary, indent=2, default=str))
         console.print(f"summary written to {json_path}")
@@ -131,12 +173,14 @@ def run_cmd(
     lookback_days: LookbackOpt = None, fast: FastOpt = None, shards: ShardsOpt = 4,
     max_concurrency: ConcOpt = 4, shard_deployment: ShardDeplOpt = None,
     retries: RetriesOpt = 3, retry_backoff: BackoffOpt = 10.0, json_path: JsonOpt = None,
+    max_retry_wait: MaxRetryWaitOpt = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only warnings from Prefect")] = False,
 ) -> None:
     _quiet_prefect(quiet)
     if token and shard_deployment:
         fail("--token cannot reach shards run by workers: store the token in a Prefect "
               "Secret block 'slack-token' (or dlt secrets on the workers)", 2)
+    _check_server("run", required=bool(shard_deployment))
     params = _parameters(
         base_url=base_url, destination=destination, duckdb_path=duckdb_path, dataset=dataset,
         start_date=start_date, end_date=end_date, channels=channel,
@@ -144,7 +188,7 @@ def run_cmd(
         exclude_archived=exclude_archived, auto_join=auto_join, profile=profile,
         time_scale=time_scale, lookback_days=lookback_days, fast_path=fast, shards=shards,
         max_concurrency=max_concurrency, shard_deployment=shard_deployment, retries=retries,
-        retry_backoff_s=retry_backoff)
+        retry_backoff_s=retry_backoff, max_retry_wait_s=max_retry_wait)
 
     def go() -> dict[str, Any]:
         from flows.secrets import set_explicit_token
@@ -192,6 +236,7 @@ def serve_cmd(
         Cron(cron)
     except ValueError:
         fail(f"invalid cron expression {cron!r} (e.g. '0 0 * * *' for midnight UTC)", 2)
+    _check_server("serve", required=True)
 
     def go() -> None:
         from flows.pipeline import slack_pipeline

@@ -1,7 +1,8 @@
 """Prefect concurrency limits the flow relies on, created or updated by the flow itself.
 
-- tag `slack-history`: at most `max_concurrency` channel-history shard tasks run at once,
-  across every process and machine talking to the same Prefect server;
+- tag `slack-history`: at most `max_concurrency` channel-history shard tasks of shard flow
+  runs (`shard_deployment`) run at once, across every process and machine talking to the
+  same Prefect server (the in-process flow bounds its shard tasks itself);
 - `slack-ingest-duckdb-<hash>` (global, limit 1): one DuckDB file has one writer, so the
   load step of parallel shards takes turns while extraction and normalization stay
   parallel. Other destinations (BigQuery) load in parallel with no lock.

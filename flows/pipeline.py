@@ -1,18 +1,23 @@
 """The flows: `slack_pipeline` (the nightly load) and `slack_shard` (one shard of channel
 history as its own flow run, for the distributed path).
 
-In-process (default): the flow plans the channels, loads metadata and users, and submits
-one `load_channel_history` task per shard (`.submit()`: threads of this process, sharing
-one Slack budget), held to the `slack-history` tag concurrency limit.
+In-process (default, also for the deployment a worker runs): the flow plans the channels,
+loads metadata and users, and submits one `load_channel_history` task per shard
+(`.submit()`: threads of this process, sharing one Slack budget), at most `max_concurrency`
+at once (counted here: the run already holds the whole budget and the DuckDB writer role,
+so it asks the Prefect server for no slot per task).
 
-Distributed (`shard_deployment="slack_shard/slack-shard"`): each shard becomes a flow run
-of that deployment, picked up by any worker of the work pool; the processes split the
-Slack budget through a lease on the Prefect server (flows.budget).
+Distributed (`shard_deployment="slack_shard/slack-shard"`, opt-in): each shard becomes a
+flow run of that deployment, picked up by any worker of the work pool, held to the
+`slack-history` tag concurrency limit; the processes split the Slack budget through a
+lease on the Prefect server (flows.budget). The parent run holds a worker slot while it
+waits, so the pool needs `1 + max_concurrency` slots for shards to run in parallel.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -121,6 +126,7 @@ def slack_pipeline(
     shard_deployment: str | None = None,
     retries: int = RETRIES,
     retry_backoff_s: float = DEFAULT_BACKOFF_S,
+    max_retry_wait_s: float | None = None,
 ) -> dict[str, Any]:
     """Load a Slack workspace into one dataset: channel history sharded over parallel
     tasks (or over workers, with `shard_deployment`). Options left unset come from dlt
@@ -138,12 +144,13 @@ def slack_pipeline(
          "exclude_channels": exclude_channels, "profile": profile, "base_url": base_url,
          "time_scale": time_scale, "lookback_days": lookback_days,
          "include_private": include_private, "exclude_archived": exclude_archived,
-         "auto_join": auto_join, "fast_path": fast_path},
+         "auto_join": auto_join, "fast_path": fast_path, "max_retry_wait_s": max_retry_wait_s},
         {"destination": destination, "duckdb_path": duckdb_path, "dataset": dataset,
          "pipelines_dir": pipelines_dir})
     # Fails fast (no retry) on a bad token, a missing scope or an unreachable API.
     team_id = preflight(get_token(), settings.replace(channels=(), exclude_channels=()))["team_id"]
-    ensure_tag_limit(HISTORY_TAG, max_concurrency)
+    if shard_deployment:  # shard runs in other processes count against the tag limit
+        ensure_tag_limit(HISTORY_TAG, max_concurrency)
     ensure_load_lock(target)
     ctx = RunContext(settings=settings_to_params(settings), target=target_to_params(target),
                      n_shards=shards, max_concurrency=max_concurrency,
@@ -176,11 +183,21 @@ def _run_in_process(ctx: RunContext) -> dict[str, Any]:
                            artifact_key=artifact_key("progress", target)):
             meta = [load_channels.with_options(**opts).submit(ctx.settings, ctx.target),
                     get_users.with_options(**opts).submit(ctx.settings, ctx.target)]
-            history = [
-                (i, ids, load_channel_history.with_options(**opts).submit(
+            # At most max_concurrency shard tasks at once, counted here: a shard is
+            # submitted when a running one finishes (no server slot per task: with a
+            # SQLite-backed server, concurrent slot requests fail "database is locked" and
+            # are retried after ~2 s each).
+            free = threading.BoundedSemaphore(ctx.max_concurrency)
+            history = []
+            for i, ids in enumerate(groups):
+                if not ids:
+                    continue
+                free.acquire()
+                future = load_channel_history.with_options(**opts).submit(
                     ctx.settings, ctx.target, i, ctx.n_shards, ids,
-                    seeds={c: seeds[c] for c in ids if c in seeds}, progress_key=key))
-                for i, ids in enumerate(groups) if ids]
+                    seeds={c: seeds[c] for c in ids if c in seeds}, progress_key=key)
+                future.add_done_callback(lambda _f: free.release())
+                history.append((i, ids, future))
             shard_results = [_outcome(f, i, ctx.n_shards, ids) for i, ids, f in history]
             meta_results = [_outcome(f, None, ctx.n_shards, []) for f in meta]
             ctx.mark("tasks")
@@ -310,7 +327,7 @@ def slack_shard(settings: dict[str, Any], target: dict[str, Any], shard_index: i
     with ProgressBoard(key, len(channel_ids),
                        artifact_key=artifact_key(f"progress-shard{shard_index}", target_obj)):
         result = load_channel_history.with_options(
-            **retry_options(retry_backoff_s, retries))(
+            tags=[HISTORY_TAG], **retry_options(retry_backoff_s, retries))(
             settings, target, shard_index, n_shards, channel_ids, budget=budget,
             progress_key=key)
     publish_shard_result(result)
@@ -339,7 +356,7 @@ def _finish(ctx: RunContext, run: dict[str, Any]) -> dict[str, Any]:
         "messages": sum((s.get("progress") or {}).get("messages", 0) for s in shards),
         "replies": sum((s.get("progress") or {}).get("replies", 0) for s in shards),
         "requests": sum_requests(shards + meta),
-        "channels": channel_rows(target, shards, skipped),
+        "channels": channel_rows(target, shards, skipped, names=plan.get("names")),
     }
     if failures:
         summary["error"] = sorted(failures, key=lambda p: not p.get("fatal"))[0].get("error")

@@ -7,6 +7,7 @@ so a long backfill shows how far it is (channels done of channels planned).
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import threading
 from typing import Any
@@ -79,7 +80,9 @@ class ProgressBoard:
                 update_progress_artifact(self.artifact_id, snap["percent"],
                                          description=self._describe(snap), _sync=True)
         except Exception as exc:  # noqa: BLE001 - progress is best effort, never fails a load
-            logger.warning("could not update the progress artifact: %s", type(exc).__name__)
+            status = getattr(getattr(exc, "response", None), "status_code", None)
+            logger.warning("could not update the progress artifact: %s%s", type(exc).__name__,
+                           f" (HTTP {status})" if status else "")
 
     def _loop(self) -> None:
         while not self._stop.wait(self.interval_s):
@@ -89,8 +92,11 @@ class ProgressBoard:
         with _LOCK:
             _BOARDS[self.key] = self
         self.publish()
-        self._thread = threading.Thread(target=self._loop, name="slack-ingest-progress",
-                                        daemon=True)
+        # the flow's context (Prefect settings such as the API URL, the run) in the thread:
+        # without it the updates went to another API (HTTP 404 on every update)
+        context = contextvars.copy_context()
+        self._thread = threading.Thread(target=context.run, args=(self._loop,),
+                                        name="slack-ingest-progress", daemon=True)
         self._thread.start()
         return self
 

@@ -8,6 +8,7 @@ dataset; with DuckDB the load step takes the writer lock (flows.limits).
 
 from __future__ import annotations
 
+import importlib
 import os
 import socket
 import time
@@ -19,9 +20,23 @@ from prefect.tasks import exponential_backoff
 
 from flows.config import settings_from_params, target_from_params
 from flows.errors import retry_transient
-from flows.limits import HISTORY_TAG, load_lock
+from flows.limits import load_lock
 from flows.secrets import get_token
 from flows.sharding import shard_name
+
+#: Heavy modules the tasks would otherwise import lazily. `.submit()` runs each task in its
+#: own thread, and two threads importing one module at once can see it half initialized
+#: ("partially initialized module 'pandas' has no attribute 'DataFrame'"): import them
+#: here, in the thread that imports the flow, before any task is submitted.
+EAGER_MODULES = (
+    "numpy", "pandas", "pyarrow", "duckdb", "dlt",
+    "dlt.common.libs.pyarrow", "dlt.destinations.impl.duckdb.duck",
+    "dlt.destinations.impl.duckdb.sql_client", "dlt.destinations.insert_job_client",
+    "ingest.pipeline", "ingest.source", "ingest.source.resources", "ingest.dataset_states",
+    "ingest.preflight", "flows.budget", "flows.state", "flows.progress", "flows.artifacts",
+)
+for _name in EAGER_MODULES:
+    importlib.import_module(_name)
 
 RETRIES = 3
 DEFAULT_BACKOFF_S = 10.0
@@ -130,8 +145,7 @@ def _history_run_name() -> str:
     return f"history shard {int(p.get('shard_index', 0)) + 1}/{p.get('n_shards', '?')}"
 
 
-@task(name="load_channel_history", tags=[HISTORY_TAG], task_run_name=_history_run_name,
-      **RETRY_OPTIONS)
+@task(name="load_channel_history", task_run_name=_history_run_name, **RETRY_OPTIONS)
 def load_channel_history(settings: dict[str, Any], target: dict[str, Any], shard_index: int,
                          n_shards: int, channel_ids: list[str],
                          seeds: dict[str, dict[str, Any]] | None = None,
@@ -139,7 +153,9 @@ def load_channel_history(settings: dict[str, Any], target: dict[str, Any], shard
                          progress_key: str | None = None) -> dict[str, Any]:
     """History and thread replies of one shard of channels (pipeline
     `<base>_shard<i>of<n>`). `seeds`: per-channel states from the dataset's other
-    pipelines (read from the destination here when not given)."""
+    pipelines (read from the destination here when not given). A shard flow run adds the
+    `slack-history` tag (a server-counted limit across processes); the in-process flow
+    bounds its shard tasks itself."""
     from flows.progress import board_for
 
     board = board_for(progress_key)

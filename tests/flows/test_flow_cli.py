@@ -106,3 +106,50 @@ def test_flow_serve_registers_the_nightly_deployment(tmp_path):
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=20)
+
+
+def _no_server_env(tmp_path: Path, api_url: str | None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    env.update({"PREFECT_HOME": str(tmp_path / "prefect-home"),  # no profile with a URL
+                "PREFECT_SERVER_ANALYTICS_ENABLED": "false"})
+    if api_url is not None:
+        env["PREFECT_API_URL"] = api_url
+    return env
+
+
+def _unreachable_api() -> str:
+    import socket
+
+    with socket.socket() as s:  # a loopback port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    return f"http://127.0.0.1:{port}/api"
+
+
+def _one_error_line(proc: subprocess.CompletedProcess[str]) -> str:
+    assert proc.returncode == 2, (proc.returncode, proc.stdout, proc.stderr)
+    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1, proc.stderr
+    assert "Traceback" not in proc.stderr + proc.stdout
+    return lines[0]
+
+
+def test_flow_serve_without_a_server_is_one_line_exit_2(tmp_path):
+    """Without PREFECT_API_URL `flow serve` used to start and wait forever doing nothing."""
+    proc = subprocess.run([sys.executable, "-m", "flows.cli", "serve"], cwd=REPO,
+                          env=_no_server_env(tmp_path, None), capture_output=True, text=True,
+                          timeout=60)
+    line = _one_error_line(proc)
+    assert line.startswith("error: flow serve needs a Prefect server")
+    assert "prefect server start" in line and "PREFECT_API_URL=" in line
+
+
+def test_flow_run_and_serve_with_an_unreachable_server_name_the_url(tmp_path):
+    url = _unreachable_api()
+    for args in (["run", "--base-url", "http://127.0.0.1:9"], ["serve"]):
+        proc = subprocess.run([sys.executable, "-m", "flows.cli", *args], cwd=REPO,
+                              env=_no_server_env(tmp_path, url), capture_output=True,
+                              text=True, timeout=60)
+        line = _one_error_line(proc)
+        assert f"PREFECT_API_URL={url}" in line, line
+        assert "RuntimeError" not in line

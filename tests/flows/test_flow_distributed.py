@@ -152,7 +152,9 @@ def test_shards_spread_over_two_workers_share_one_budget(tmp_path):
                     parameters={"base_url": sim.base_url, "profile": "internal",
                                 "time_scale": 60.0, "duckdb_path": target.duckdb_path,
                                 "pipelines_dir": target.pipelines_dir,
-                                "lookback_days": 36500.0, "retry_backoff_s": 1.0})
+                                "lookback_days": 36500.0, "retry_backoff_s": 1.0,
+                                # opt-in: shards as flow runs that any worker picks up
+                                "shard_deployment": "slack_shard/slack-shard"})
                 with get_client(sync_client=True) as client:
                     while True:
                         fr = client.read_flow_run(parent.id)

@@ -1,5 +1,5 @@
 """The flow on Prefect's test server: the simulator's `small` workspace, 4 shards into
-DuckDB, exactly; the tag concurrency limit measured; artifacts; no secrets anywhere."""
+DuckDB, exactly; the shard concurrency measured; artifacts; no secrets anywhere."""
 
 from __future__ import annotations
 
@@ -54,12 +54,20 @@ def test_shard_tasks_never_exceed_the_tag_limit(loaded):
     assert 1 <= overlap <= LIMIT, f"{overlap} shard tasks ran at once, limit {LIMIT}"
 
 
-def test_tag_limit_exists_with_the_flow_value(loaded):
+def test_in_process_shard_tasks_take_no_server_slot(loaded):
+    """The in-process run holds the whole budget and the writer role: its shard tasks are
+    bounded in the flow, not by a tag limit whose slots each task would request from the
+    (SQLite) server; the tag is for shard runs in other processes."""
     from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 
+    _, _, summary, _ = loaded
     with get_client(sync_client=True) as client:
-        limit = client.read_concurrency_limit_by_tag("slack-history")
-    assert limit.concurrency_limit == LIMIT
+        task_runs = client.read_task_runs(flow_run_filter=FlowRunFilter(
+            id=FlowRunFilterId(any_=[summary["flow_run_id"]])))
+    history = [t for t in task_runs if t.name.startswith("history shard")]
+    assert len(history) == 4
+    assert all("slack-history" not in t.tags for t in history), [t.tags for t in history]
 
 
 def test_summary_reports_channels_requests_and_skips(loaded):
