@@ -350,6 +350,25 @@ class LoadResult:
         }
 
 
+def describe_target(target: Target) -> str:
+    """Where a load writes, for a one-line message: the DuckDB file as given, or the dataset."""
+    if target.destination == "duckdb":
+        return target.duckdb_path
+    return f"dataset {target.dataset} ({target.destination})"
+
+
+def _attach_kept(exc: BaseException, progress: LoadProgress, target: Target,
+                 loading: bool) -> None:
+    """Tell the failure line what this run committed (`ingest.errors.kept_of` reads it)."""
+    kept = progress.kept_summary(describe_target(target))
+    if loading:
+        kept += "; the slice being loaded is kept and the next run loads it"
+    try:
+        exc.ingest_kept = kept  # type: ignore[attr-defined]
+    except (AttributeError, TypeError):  # an exception type without a __dict__
+        pass
+
+
 def run_load(token: str, settings: LoadSettings, target: Target, *,
              progress: LoadProgress | None = None, channel_ids: list[str] | None = None,
              resources: tuple[str, ...] = ALL_RESOURCES, shard: str | None = None,
@@ -385,11 +404,14 @@ def run_load(token: str, settings: LoadSettings, target: Target, *,
     load_ids: list[str] = []
     deleted = 0
     include = resources
+    loading = False
     try:
         if "messages" in include:
             start_history(pipeline, ctx, stream, channel_ids, seed_states)
-        # Slices: each extract ends at a channel checkpoint after ~slice_rows rows and is
-        # loaded with the state it reached, so a killed run resumes near where it stopped.
+        # Slices: each extract ends at a channel checkpoint after ~slice_rows rows or
+        # ~slice_seconds of fetching and is loaded with the state it reached, so a killed
+        # run resumes near where it stopped. A failed fan-out ends its slice where it failed:
+        # that slice is loaded too, then the failure is raised (every rerun keeps something).
         while True:
             source = make_source(token, settings, progress=progress, channel_ids=channel_ids,
                                  include=include, seed_states=seed_states, stream=stream,
@@ -399,17 +421,27 @@ def run_load(token: str, settings: LoadSettings, target: Target, *,
             trim_heap()  # the fetch's pages are gone: give their memory back before loading
             norm = pipeline.normalize()
             with lock():
+                loading = True
                 info, target = load_with_memory_retries(pipeline, target, progress,
                                                         **load_kwargs)
+                loading = False
                 deleted += reconcile(pipeline, stream.take_reconciliations())
             load_ids.extend(info.loads_ids)
-            for k, v in norm.row_counts.items():
-                if not k.startswith("_dlt"):
-                    counts[k] = counts.get(k, 0) + int(v)
+            rows = {k: int(v) for k, v in norm.row_counts.items() if not k.startswith("_dlt")}
+            for k, v in rows.items():
+                counts[k] = counts.get(k, 0) + v
+            progress.committed(rows, stream.slice_channels)
             trim_heap()
+            if stream.failure is not None:
+                raise stream.failure
             if "messages" not in include or stream.finished:
                 break
             include = ("messages",)
+        if ctx.failures:  # a metadata resource gave up; everything else is loaded
+            raise ctx.failures[0]
+    except BaseException as exc:
+        _attach_kept(exc, progress, target, loading)
+        raise
     finally:
         stream.close()
     return LoadResult(

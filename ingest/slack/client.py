@@ -14,12 +14,13 @@ One request, end to end (``_request``):
    (``on_answer``: the server may have counted the request that late).
 4. **Classify.** ``ok:true`` -> return the dict. HTTP 429 / ``ratelimited`` -> block the method for
    everyone for ``Retry-After`` and retry. 5xx, resets, timeouts, bad JSON, ``internal_error`` &
-   co. -> back off (full jitter) and retry, bounded by ``max_attempts`` and ``max_retry_wait_s``.
+   co. -> back off (full jitter) and retry, bounded by ``max_retry_wait_s`` (see ``retry.py``).
    Anything else -> a typed ``SlackError`` at once.
 
 Units: rates are per Slack minute and scaled by ``time_scale``; ``Retry-After`` comes already
-scaled from the server (fractional seconds accepted); backoff, timeouts and
-``max_retry_wait_s`` are real seconds.
+scaled from the server (fractional seconds accepted); backoff, timeouts,
+``max_retry_wait_s`` and ``backoff_cap_s`` are real seconds (the loader divides its Slack-time
+settings by ``time_scale``).
 
 A client belongs to the event loop that opened it (its aiohttp session does). Several clients in
 several threads/loops share budgets through the bucket registry: same ``workspace_key`` (by
@@ -81,6 +82,11 @@ COLLECTION_KEYS: dict[str, str] = {
     "usergroups.list": "usergroups",
 }
 _FALLBACK_COLLECTIONS = ("messages", "channels", "members", "users", "files", "logins", "items")
+
+#: Base URLs that answered this process at least once (any HTTP status). A call to one of
+#: them that cannot connect is an outage, retried for the whole wait budget; a base URL
+#: that never answered is given up on after a few attempts (a wrong or unreachable URL).
+_ANSWERED: set[str] = set()
 
 _METHOD_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]*(\.[A-Za-z][A-Za-z0-9_]*)+$")
 _USER_AGENT = "slack-ingest/0.1 (+aiohttp)"
@@ -163,6 +169,28 @@ def _parse_retry_after(header: str | None) -> float | None:
     return value
 
 
+def _gave_up(
+    method: str, code: str, last_error: str, attempts: int, waited_s: float
+) -> SlackRetryExhaustedError:
+    """The error of a call whose retries ran out, saying what failed first, then how long
+    it was retried (real seconds: the line must be true at any time scale)."""
+    return SlackRetryExhaustedError(
+        method,
+        code,
+        f"{method}: {last_error or code} (gave up after {attempts} attempt(s) over "
+        f"{_duration(waited_s)} of retries)",
+        attempts=attempts,
+        waited_s=waited_s,
+        last_error=last_error,
+    )
+
+
+def _duration(seconds: float) -> str:
+    if seconds >= 120:
+        return f"{seconds / 60:.1f} min"
+    return f"{seconds:.1f}s"
+
+
 def _describe(exc: BaseException) -> str:
     text = str(exc).strip()
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
@@ -184,8 +212,9 @@ class AsyncSlackClient:
         overrides: Mapping[str, Any] | None = None,
         max_in_flight: int = 32,
         timeout_s: float = 30.0,
-        max_attempts: int = 6,
-        max_retry_wait_s: float = 300.0,
+        max_attempts: int = 100,
+        max_retry_wait_s: float = 600.0,
+        backoff_cap_s: float = 30.0,
         workspace_key: str | None = None,
     ) -> None:
         if not isinstance(token, str) or not token.strip():
@@ -210,7 +239,9 @@ class AsyncSlackClient:
         self.max_in_flight = max_in_flight
         self.timeout_s = float(timeout_s)
         self.retry_policy = RetryPolicy(
-            max_attempts=max_attempts, max_total_wait_s=float(max_retry_wait_s)
+            max_attempts=max_attempts,
+            max_total_wait_s=float(max_retry_wait_s),
+            cap_s=float(backoff_cap_s),
         )
         self._workspace_key_arg = workspace_key
         self.stats = ClientStats()
@@ -428,6 +459,7 @@ class AsyncSlackClient:
         try:
             self.stats.add(method, requests=1, wait_budget_s=t1 - t0)
             status, retry_after_header, body = await self._send(method, form)
+            _ANSWERED.add(self.base_url)
         finally:
             self._semaphore.release()
             bucket.on_answer(ticket)
@@ -489,12 +521,10 @@ class AsyncSlackClient:
                 self.stats.set_rate(method, bucket.current_rate_per_min)
                 wait = state.next_rate_limited_wait(limited.retry_after_s)
                 if wait is None:
-                    raise SlackRetryExhaustedError(
-                        method,
-                        "ratelimited",
-                        attempts=attempt,
-                        waited_s=state.waited_s,
-                        last_error=f"HTTP 429 ratelimited (Retry-After {limited.header})",
+                    raise _gave_up(
+                        method, "ratelimited",
+                        f"HTTP 429 ratelimited (Retry-After {limited.header})", attempt,
+                        state.waited_s,
                     ) from None
                 logger.info(
                     "%s: 429 ratelimited, Retry-After %s -> method blocked %.3fs for every user",
@@ -506,21 +536,20 @@ class AsyncSlackClient:
             except _Transient as failure:
                 reached = reached or failure.reached
                 self.stats.add(method, errors=1)
-                wait = None if failure.code == "invalid_url" else state.next_transient_wait()
+                answered = reached or self.base_url in _ANSWERED
+                wait = (None if failure.code == "invalid_url"
+                        else state.next_transient_wait(reached=answered))
                 if wait is None:
-                    if not reached:
+                    if not answered:
                         raise SlackConnectionError(
                             method,
                             base_url=self.base_url,
                             attempts=attempt,
                             last_error=redact(failure.text, (self._token.reveal(),)),
                         ) from None
-                    raise SlackRetryExhaustedError(
-                        method,
-                        failure.code,
-                        attempts=attempt,
-                        waited_s=state.waited_s,
-                        last_error=redact(failure.text, (self._token.reveal(),)),
+                    raise _gave_up(
+                        method, failure.code, redact(failure.text, (self._token.reveal(),)),
+                        attempt, max(state.waited_s, state.retrying_s),
                     ) from None
                 logger.info(
                     "%s: %s (attempt %d), retrying in %.2fs",

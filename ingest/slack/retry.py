@@ -1,36 +1,55 @@
-"""Retry policy for transient failures: exponential backoff with full jitter, bounded.
+"""Retry policy for transient failures: capped exponential backoff with full jitter, bounded
+by the total time spent waiting, so a call rides out an outage of minutes.
 
-Backoff is in *real* seconds and is not scaled by ``time_scale``: it is about network and
-server hiccups, not about Slack's per-minute budgets. 429s are paced by ``Retry-After`` (which
-the server already scales) through the shared bucket, not by this backoff.
+What binds is ``max_total_wait_s``, per call:
 
-Two bounds, whichever comes first:
+* transient failures: the real time since the call's first transient failure (backoff
+  sleeps, and the time its retries queue behind the rate budget: under an outage many calls
+  retry through one bucket, and a bound on sleeps alone would let each of them go on for far
+  longer than the budget). The last backoff is shortened to what is left; once nothing is
+  left the call fails with ``SlackRetryExhaustedError``.
+* 429s (unchanged): the sum of the ``Retry-After`` waits, together with the backoff sleeps.
+  A 429 whose ``Retry-After`` would cross the budget is not waited for: the call fails at once.
 
-* ``max_attempts``: requests per call that failed transiently (5xx, resets, timeouts, bad JSON,
-  ``internal_error``...). 429s do not count here; they count against ``max_rate_limited``
-  (default ``10 * max_attempts``) so a busy budget does not exhaust a call that Slack is
-  merely pacing.
-* ``max_total_wait_s``: the sum of every retry wait of the call (backoff sleeps plus the
-  ``Retry-After`` of each 429). A wait that would cross it is not started: the call fails
-  at once with ``SlackRetryExhaustedError``.
+Counts are only safety nets:
+
+* ``max_attempts`` (default 100): transient failures (5xx, resets, timeouts, bad JSON,
+  ``internal_error``...) per call. High on purpose: at the default backoff the wait budget
+  runs out first.
+* ``unreached_attempts`` (default 6): a server that never answered this process (a wrong or
+  unreachable base URL) is given up on after this many failures, in seconds rather than
+  after the whole budget. Once it has answered, a lost connection is an outage like any other.
+* ``max_rate_limited``: 429s per call (default ``10 * max_attempts``, at most 60), so a
+  busy budget does not exhaust a call that Slack is merely pacing.
+
+Units: real seconds. The client derives them from Slack time (``max_retry_wait_s`` and the
+backoff cap are divided by ``time_scale`` by the loader, see ``ingest.source.fanout``);
+``base_s`` stays real: it is about network hiccups, not Slack's clock.
 """
 
 from __future__ import annotations
 
 import random
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 __all__ = ["RetryPolicy", "RetryState"]
 
+#: Below this, what is left of the wait budget is not worth another attempt.
+_MIN_WAIT_S = 0.001
+
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    max_attempts: int = 6
-    max_total_wait_s: float = 300.0
+    max_attempts: int = 100
+    max_total_wait_s: float = 600.0
     base_s: float = 0.25
     cap_s: float = 30.0
-    max_rate_limited: int | None = None  # None => 10 * max_attempts
+    max_rate_limited: int | None = None  # None => min(10 * max_attempts, 60)
+    unreached_attempts: int = 6
     rng: random.Random = field(default_factory=random.Random, compare=False, repr=False)
+    clock: Callable[[], float] = field(default=time.monotonic, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.max_attempts < 1:
@@ -39,16 +58,18 @@ class RetryPolicy:
             raise ValueError(f"max_retry_wait_s must be >= 0, got {self.max_total_wait_s!r}")
         if not (self.base_s >= 0 and self.cap_s >= 0):
             raise ValueError("backoff base and cap must be >= 0")
+        if self.unreached_attempts < 1:
+            raise ValueError(f"unreached_attempts must be >= 1, got {self.unreached_attempts!r}")
 
     @property
     def rate_limited_cap(self) -> int:
-        return (
-            self.max_rate_limited if self.max_rate_limited is not None else 10 * self.max_attempts
-        )
+        if self.max_rate_limited is not None:
+            return self.max_rate_limited
+        return min(10 * self.max_attempts, 60)
 
     def backoff(self, failures: int) -> float:
         """Full jitter: uniform in [0, min(cap, base * 2**(failures-1))] for the n-th failure."""
-        ceiling = min(self.cap_s, self.base_s * (2 ** max(0, failures - 1)))
+        ceiling = min(self.cap_s, self.base_s * (2 ** min(60, max(0, failures - 1))))
         return self.rng.uniform(0.0, ceiling)
 
     def start(self) -> RetryState:
@@ -62,20 +83,38 @@ class RetryState:
         self.policy = policy
         self.failures = 0  # transient failures (not 429)
         self.rate_limited = 0  # 429s
-        self.waited_s = 0.0
+        self.waited_s = 0.0  # backoff sleeps + Retry-After waits
+        self.first_failure_at: float | None = None
+
+    @property
+    def retrying_s(self) -> float:
+        """Real seconds since the first transient failure (0 before one)."""
+        if self.first_failure_at is None:
+            return 0.0
+        return self.policy.clock() - self.first_failure_at
 
     @property
     def attempts(self) -> int:
         return self.failures + self.rate_limited
 
-    def next_transient_wait(self) -> float | None:
-        """Record a transient failure; the backoff before the next attempt, or None to give up."""
+    @property
+    def budget_left_s(self) -> float:
+        return self.policy.max_total_wait_s - max(self.waited_s, self.retrying_s)
+
+    def next_transient_wait(self, *, reached: bool = True) -> float | None:
+        """Record a transient failure; the backoff before the next attempt, or None to give
+        up. `reached`: the server answered this process before (see `unreached_attempts`)."""
         self.failures += 1
-        if self.failures >= self.policy.max_attempts:
+        if self.first_failure_at is None:
+            self.first_failure_at = self.policy.clock()
+        limit = self.policy.max_attempts if reached else min(self.policy.max_attempts,
+                                                             self.policy.unreached_attempts)
+        if self.failures >= limit:
             return None
-        wait = self.policy.backoff(self.failures)
-        if self.waited_s + wait > self.policy.max_total_wait_s:
+        left = self.budget_left_s
+        if left < _MIN_WAIT_S:
             return None
+        wait = min(self.policy.backoff(self.failures), left)
         self.waited_s += wait
         return wait
 

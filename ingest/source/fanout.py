@@ -10,6 +10,7 @@ producer waits when the consumer (dlt) is behind.
 Items on the queue: ("rows", [message, ...]), ("checkpoint", channel_id, state_dict),
 ("done", channel_id, state_dict, counts), ("skipped", channel_id, reason),
 ("reconcile", channel_id, lo, hi, thread_ts, [ts that exist]), ("error", exception), ("end",).
+`next_item(timeout)` also answers ("idle",) when nothing came in time (never queued).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from ingest.slack import AsyncSlackClient, SlackResourceError
+from ingest.slack import AsyncSlackClient, SlackResourceError, SlackRetryExhaustedError
 from ingest.source.arrow import is_reply
 from ingest.source.progress import LoadProgress
 from ingest.source.settings import LoadSettings, ts_to_micros
@@ -38,15 +39,23 @@ from ingest.source.state import (
 )
 
 Item = tuple[Any, ...]
+#: Longest single backoff between two attempts, in Slack seconds (a real Slack outage is
+#: probed at least twice a minute; at time_scale 60 that is every 0.5 s).
+BACKOFF_CAP_SLACK_S = 30.0
 
 
 class _Stopped(Exception):
     """The consumer went away; unwind the producer quietly."""
 
 
+class _Drained(Exception):
+    """Another channel's call gave up: this channel stopped at a checkpoint it handed over."""
+
+
 def client_for(token: str, settings: LoadSettings) -> AsyncSlackClient:
     """A client for this load. `budget_share` < 1 scales every rate down: N processes on one
-    token (workers on several machines) each take 1/N of Slack's budget."""
+    token (workers on several machines) each take 1/N of Slack's budget. The retry budget
+    and the backoff cap are Slack time: at time_scale 60 a 10-minute budget lasts 10 s."""
     return AsyncSlackClient(
         token,
         base_url=settings.base_url,
@@ -54,6 +63,8 @@ def client_for(token: str, settings: LoadSettings) -> AsyncSlackClient:
         time_scale=settings.time_scale * settings.budget_share,
         overrides=settings.limits or None,
         max_in_flight=settings.max_in_flight,
+        max_retry_wait_s=settings.max_retry_wait_s / settings.time_scale,
+        backoff_cap_s=BACKOFF_CAP_SLACK_S / settings.time_scale,
     )
 
 
@@ -96,6 +107,15 @@ class HistoryFanout:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.finished = False
+        # The first call that ran out of retries. From then on the fan-out drains: no new
+        # channel starts, channels in flight stop at their next checkpoint (or their end),
+        # and the failure is handed over after everything they fetched, so the load commits
+        # that progress before it fails. (One call giving up under heavy faults must not
+        # throw away what 15 other channels fetched; under a full outage the channels in
+        # flight give up together, within one more retry budget.)
+        self.failure: SlackRetryExhaustedError | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._task: asyncio.Task[Any] | None = None
 
     # -- consumer side -------------------------------------------------------------------
     def start(self) -> HistoryFanout:
@@ -105,12 +125,16 @@ class HistoryFanout:
             self._thread.start()
         return self
 
-    def next_item(self) -> Item:
-        """The next item; ("end",) once everything was fetched. Re-raises producer errors."""
+    def next_item(self, timeout: float | None = None) -> Item:
+        """The next item; ("end",) once everything was fetched; ("idle",) if nothing came
+        within `timeout` seconds (None: wait for ever). Re-raises producer errors."""
         if self.finished:
             return ("end",)
         self.start()
-        item = self._q.get()
+        try:
+            item = self._q.get(timeout=timeout)
+        except queue.Empty:
+            return ("idle",)
         if item[0] == "end":
             self.finished = True
             self._join()
@@ -132,6 +156,13 @@ class HistoryFanout:
 
     def close(self) -> None:
         self._stop.set()
+        loop, task = self._loop, self._task
+        if loop is not None and task is not None:
+            # a call may be sleeping out a long retry budget: do not wait for it
+            try:
+                loop.call_soon_threadsafe(task.cancel)
+            except RuntimeError:  # the loop already closed
+                pass
         self._join()
 
     def _join(self) -> None:
@@ -169,6 +200,9 @@ class HistoryFanout:
                 await asyncio.sleep(0.005)
 
     async def _run(self) -> None:
+        self._loop, self._task = asyncio.get_running_loop(), asyncio.current_task()
+        if self._stop.is_set():
+            return
         s = self.settings
         async with client_for(self._token, s) as client:
             self.progress.attach_stats(client.stats)
@@ -178,15 +212,24 @@ class HistoryFanout:
             async with asyncio.TaskGroup() as tg:
                 for cid in self.channel_ids:
                     tg.create_task(self._channel(client, cid, channel_gate, replies_gate))
+        if self.failure is not None:
+            raise self.failure
 
     async def _channel(self, client: AsyncSlackClient, cid: str,
                        channel_gate: asyncio.Semaphore, replies_gate: asyncio.Semaphore) -> None:
         async with channel_gate:
+            if self.failure is not None:
+                return  # draining: start nothing new
             try:
                 await self._read_channel(client, cid, replies_gate)
             except SlackResourceError as exc:
                 self.progress.channel_skipped(cid, exc.code)
                 await self._put(("skipped", cid, exc.code))
+            except _Drained:
+                pass
+            except SlackRetryExhaustedError as exc:
+                if self.failure is None:
+                    self.failure = exc
 
     async def _read_channel(self, client: AsyncSlackClient, cid: str,
                             replies_gate: asyncio.Semaphore) -> None:
@@ -205,73 +248,144 @@ class HistoryFanout:
         broadcasts: set[str] = set()
         counts = {"messages": 0, "replies": 0, "threads": 0}
         pending: set[asyncio.Task[None]] = set()
+        # The first replies task that failed interrupts the channel wherever it waits (the
+        # replies gate, the budget, the queue): the channel cannot reach its next checkpoint
+        # without that thread, and its other replies tasks would each spend a retry budget
+        # queued behind Slack's rate limit for nothing.
+        failed: list[BaseException] = []
+        me = asyncio.current_task()
+
+        def on_replies_done(t: asyncio.Task[None]) -> None:
+            if t.cancelled() or t.exception() is None or failed:
+                return
+            failed.append(t.exception())  # type: ignore[arg-type]
+            if me is not None:
+                me.cancel()
+
+        # Messages read since the last checkpoint of a contiguous window, newest first, with
+        # the replies task of each thread parent. When the channel fails, the messages down
+        # to the first thread that did not finish are still committed (`salvage`): under
+        # heavy faults a failure lands in most stretches of `checkpoint_pages` pages, and
+        # without this a big channel can fail in the same stretch run after run.
+        marks: list[tuple[str, asyncio.Task[None] | None]] = []
+        contiguous = False
+
+        def ok(task: asyncio.Task[None] | None) -> bool:
+            return task is None or (task.done() and not task.cancelled()
+                                    and task.exception() is None)
+
+        async def salvage() -> None:
+            if not contiguous or not marks:
+                return
+            done = next((i for i, (_, task) in enumerate(marks) if not ok(task)), len(marks))
+            if not done:
+                return
+            micros = [ts_to_micros(ts) for ts, _ in marks]
+            lo = min(range(done), key=lambda i: micros[i])
+            hi = max(range(done), key=lambda i: micros[i])
+            unfinished = {ts for ts, task in marks[done:] if task is not None}
+            if any(ts_to_micros(ts) >= micros[lo] for ts in unfinished):
+                return  # not newest-first after all: nothing safe to claim
+            threads = {k: v for k, v in seen_threads.items() if k not in unfinished}
+            checkpoint(running, contiguous=True, min_seen=marks[lo][0], max_seen=marks[hi][0],
+                       complete=False, start=s.oldest_ts)
+            await self._put(("checkpoint", cid, running.to_dict(threads)))
+
+        def reap() -> None:
+            """Forget finished replies tasks, re-raising the first error (a thread that ran
+            out of retries stops its channel now, not after the next pages)."""
+            for t in [t for t in pending if t.done()]:
+                pending.discard(t)
+                t.result()
 
         async def settle() -> None:
             """Wait for every replies task started so far (re-raising their errors)."""
             while pending:
-                done = [t for t in pending if t.done()]
-                for t in done:
-                    pending.discard(t)
-                    t.result()
+                reap()
                 if pending:
                     await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
 
         try:
-            for window in windows:
-                contiguous = extends_down(state, window)
-                # A window over rows loaded before: remember what exists now, so rows that
-                # vanished (deleted in Slack) can be marked after the load.
-                recheck_hi = _recheck_top(state, window)
-                seen: list[str] | None = [] if recheck_hi is not None else None
-                w_min: str | None = None
-                w_max: str | None = None
-                w_min_m, w_max_m = 1 << 62, -1
-                pages = 0
-                async for page in client.paginate("conversations.history", channel=cid,
-                                                  **window.params()):
-                    rows = page.get("messages") or []
-                    for msg in rows:
-                        msg["channel_id"] = cid
-                        ts = msg["ts"]
-                        m = ts_to_micros(ts)
-                        if m > w_max_m:
-                            w_max_m, w_max = m, ts
-                        if m < w_min_m:
-                            w_min_m, w_min = m, ts
-                        if msg.get("subtype") == "thread_broadcast":
-                            broadcasts.add(ts)
-                        if seen is not None:
-                            seen.append(ts)
-                        if s.replies and is_thread_parent(msg):
-                            # Only parents inside the lookback are tracked (the state, and
-                            # every checkpoint of it, stays the size of the lookback).
-                            if msg.get("latest_reply") and m >= floor:
-                                seen_threads[ts] = [msg["latest_reply"], msg.get("reply_count")]
-                            plan = plan_thread(msg, state)
-                            if plan is not None:
-                                await replies_gate.acquire()
-                                pending.add(asyncio.create_task(self._thread_replies(
-                                    client, cid, ts, plan, broadcasts, counts, replies_gate,
-                                    loaded_before)))
-                    # per channel, as in the table: rows, and rows that are replies
-                    counts["messages"] += len(rows)
-                    counts["replies"] += sum(1 for m in rows if is_reply(m))
-                    self.progress.add_messages(len(rows))
-                    if rows:
-                        await self._put(("rows", rows))
-                    pages += 1
-                    if contiguous and s.checkpoint_pages and pages % s.checkpoint_pages == 0:
-                        await settle()
-                        checkpoint(running, contiguous=True, min_seen=w_min, max_seen=w_max,
-                                   complete=False, start=s.oldest_ts)
+            try:
+                for window in windows:
+                    contiguous = extends_down(state, window)
+                    marks.clear()
+                    # A window over rows loaded before: remember what exists now, so rows that
+                    # vanished (deleted in Slack) can be marked after the load.
+                    recheck_hi = _recheck_top(state, window)
+                    seen: list[str] | None = [] if recheck_hi is not None else None
+                    w_min: str | None = None
+                    w_max: str | None = None
+                    w_min_m, w_max_m = 1 << 62, -1
+                    pages = 0
+                    async for page in client.paginate("conversations.history", channel=cid,
+                                                      **window.params()):
+                        rows = page.get("messages") or []
+                        page_marks: list[tuple[str, asyncio.Task[None] | None]] = []
+                        for msg in rows:
+                            msg["channel_id"] = cid
+                            ts = msg["ts"]
+                            m = ts_to_micros(ts)
+                            if m > w_max_m:
+                                w_max_m, w_max = m, ts
+                            if m < w_min_m:
+                                w_min_m, w_min = m, ts
+                            if msg.get("subtype") == "thread_broadcast":
+                                broadcasts.add(ts)
+                            if seen is not None:
+                                seen.append(ts)
+                            if s.replies and is_thread_parent(msg):
+                                # Only parents inside the lookback are tracked (the state, and
+                                # every checkpoint of it, stays the size of the lookback).
+                                if msg.get("latest_reply") and m >= floor:
+                                    seen_threads[ts] = [msg["latest_reply"], msg.get("reply_count")]
+                                plan = plan_thread(msg, state)
+                                if plan is not None:
+                                    await replies_gate.acquire()
+                                    task = asyncio.create_task(self._thread_replies(
+                                        client, cid, ts, plan, broadcasts, counts, replies_gate,
+                                        loaded_before))
+                                    task.add_done_callback(on_replies_done)
+                                    pending.add(task)
+                                    page_marks.append((ts, task))
+                                    continue
+                            page_marks.append((ts, None))
+                        # per channel, as in the table: rows, and rows that are replies
+                        counts["messages"] += len(rows)
+                        counts["replies"] += sum(1 for m in rows if is_reply(m))
+                        self.progress.add_messages(len(rows))
+                        if rows:
+                            await self._put(("rows", rows))
+                            if contiguous:
+                                marks.extend(page_marks)
+                        pages += 1
+                        reap()
+                        if contiguous and s.checkpoint_pages and pages % s.checkpoint_pages == 0:
+                            await settle()
+                            checkpoint(running, contiguous=True, min_seen=w_min, max_seen=w_max,
+                                       complete=False, start=s.oldest_ts)
+                            await self._put(("checkpoint", cid, running.to_dict(seen_threads)))
+                            marks.clear()
+                            if self.failure is not None:
+                                raise _Drained()
+                    await settle()
+                    if seen is not None and recheck_hi is not None:
+                        await self._put(("reconcile", cid, window.oldest, recheck_hi, None, seen))
+                    checkpoint(running, contiguous=contiguous, min_seen=w_min, max_seen=w_max,
+                               complete=True, start=s.oldest_ts)
+                    if w_max is not None and (max_ts is None or w_max_m > ts_to_micros(max_ts)):
+                        max_ts = w_max
+                    if self.failure is not None and window is not windows[-1]:
                         await self._put(("checkpoint", cid, running.to_dict(seen_threads)))
-                await settle()
-                if seen is not None and recheck_hi is not None:
-                    await self._put(("reconcile", cid, window.oldest, recheck_hi, None, seen))
-                checkpoint(running, contiguous=contiguous, min_seen=w_min, max_seen=w_max,
-                           complete=True, start=s.oldest_ts)
-                if w_max is not None and (max_ts is None or w_max_m > ts_to_micros(max_ts)):
-                    max_ts = w_max
+                        raise _Drained()
+            except asyncio.CancelledError:
+                if not failed or me is None:
+                    raise
+                me.uncancel()
+                raise failed[0] from None
+        except SlackRetryExhaustedError:
+            await salvage()
+            raise
         finally:
             for t in pending:
                 t.cancel()

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
 import dlt
 from dlt.sources import DltResource
 
-from ingest.slack import SlackResourceError
+from ingest.slack import SlackResourceError, SlackRetryExhaustedError
 from ingest.source.arrow import COLUMN_HINTS, message_to_row, messages_to_arrow
 from ingest.source.fanout import HistoryFanout, client_for, run_async
 from ingest.source.progress import LoadProgress
@@ -28,6 +29,9 @@ CHANNEL_TYPES = "public_channel,private_channel"
 # deeper structures (blocks' elements) stay JSON. Unbounded nesting turns Slack's block kit
 # into hundreds of tables.
 MAX_TABLE_NESTING = 1
+#: How often (real seconds) the messages resource wakes up while the fan-out is quiet (Slack
+#: retrying), to end a slice whose time is up at the checkpoints it already consumed.
+IDLE_CHECK_S = 0.5
 
 
 class SlackContext:
@@ -39,11 +43,21 @@ class SlackContext:
         self.progress = progress
         self._plan: ChannelPlan | None = None
         self._lock = threading.Lock()
+        # Transient failures of the metadata resources (users, members, team): they load
+        # what they read completely, history goes on, and the run fails at its end.
+        self.failures: list[BaseException] = []
+        self._failures_lock = threading.Lock()
+
+    def failed(self, exc: BaseException) -> None:
+        with self._failures_lock:
+            self.failures.append(exc)
 
     def plan(self) -> ChannelPlan:
         with self._lock:
             if self._plan is None:
                 self._plan = run_async(self._make_plan)
+                self.progress.set_channel_names(
+                    {c["id"]: str(c.get("name") or "") for c in self._plan.selected})
                 self.progress.set_total(len(self._plan.readable))
                 for cid, why in self._plan.skipped.items():
                     self.progress.channel_skipped(cid, why)
@@ -101,6 +115,11 @@ class MessageStream:
         self._fan: HistoryFanout | None = None
         # (channel_id, lo, hi, thread_ts, existing ts): applied after the slice is loaded
         self.reconciliations: list[tuple[Any, ...]] = []
+        # Channels whose progress (a checkpoint or their end) the current slice carries.
+        self.slice_channels: set[str] = set()
+        # Why the fan-out stopped, if it failed: the slice that saw it ends there and is
+        # loaded (rows and checkpoints consumed so far); then the load raises it.
+        self.failure: BaseException | None = None
 
     def take_reconciliations(self) -> list[tuple[Any, ...]]:
         out, self.reconciliations = self.reconciliations, []
@@ -136,15 +155,19 @@ def _resources(ctx: SlackContext, channel_ids: list[str] | None,
 
     @dlt.resource(name="users", primary_key="id", write_disposition="merge")
     def users() -> Iterator[list[dict[str, Any]]]:
-        async def fetch() -> list[dict[str, Any]]:
-            out: list[dict[str, Any]] = []
+        out: list[dict[str, Any]] = []
+
+        async def fetch() -> None:
             async with client_for(ctx.token, settings) as client:
                 ctx.progress.attach_stats(client.stats)
                 async for page in client.paginate("users.list"):
                     out.extend(page.get("members") or [])
-            return out
 
-        yield run_async(fetch)
+        try:
+            run_async(fetch)
+        except SlackRetryExhaustedError as exc:
+            ctx.failed(exc)  # the pages read are whole users: merging them is harmless
+        yield out
 
     # merge_key channel_id: each channel read replaces its members (delete-insert), so
     # members who left are removed; a channel that failed to read keeps its last members.
@@ -160,14 +183,21 @@ def _resources(ctx: SlackContext, channel_ids: list[str] | None,
                 ctx.progress.attach_stats(client.stats)
 
                 async def one(cid: str) -> None:
+                    # only a channel's whole list: merge_key replaces its members with it
+                    members: list[dict[str, Any]] = []
                     async with gate:
                         try:
                             async for page in client.paginate("conversations.members",
                                                               channel=cid):
-                                rows.extend({"channel_id": cid, "user_id": u}
-                                            for u in page.get("members") or [])
+                                members.extend({"channel_id": cid, "user_id": u}
+                                               for u in page.get("members") or [])
                         except SlackResourceError as exc:
                             ctx.progress.channel_skipped(cid, exc.code)
+                            return
+                        except SlackRetryExhaustedError as exc:
+                            ctx.failed(exc)  # keeps its last members
+                            return
+                    rows.extend(members)
 
                 async with asyncio.TaskGroup() as tg:
                     for cid in ids:
@@ -183,7 +213,12 @@ def _resources(ctx: SlackContext, channel_ids: list[str] | None,
                 ctx.progress.attach_stats(client.stats)
                 return (await client.call("team.info"))["team"]
 
-        yield run_async(fetch)
+        try:
+            row = run_async(fetch)
+        except SlackRetryExhaustedError as exc:
+            ctx.failed(exc)
+            return
+        yield row
 
     hints = COLUMN_HINTS if settings.fast_path else {
         "ts": {"data_type": "text"}, "thread_ts": {"data_type": "text"},
@@ -201,6 +236,9 @@ def _resources(ctx: SlackContext, channel_ids: list[str] | None,
             merge_states(channel_states, seed_states or {}), ctx.progress))
         batch: list[dict[str, Any]] = []
         rows_in_slice = 0
+        slice_end = (time.monotonic() + settings.slice_seconds if settings.slice_seconds
+                     else float("inf"))
+        stream.slice_channels = set()
         # Keys already in this slice (one load package): a thread re-read after a deleted
         # reply, say, reads some replies twice. Dropping repeats here lets DuckDB merge the
         # package without its de-duplication window, which holds every row in memory.
@@ -213,10 +251,19 @@ def _resources(ctx: SlackContext, channel_ids: list[str] | None,
             return [message_to_row(r) for r in rows]
 
         while True:
-            item = fan.next_item()
+            try:
+                item = fan.next_item(timeout=IDLE_CHECK_S)
+            except Exception as exc:  # noqa: BLE001 - raised by run_load after this slice loads
+                stream.failure = exc
+                break
             kind = item[0]
             if kind == "end":
                 break
+            if kind == "idle":
+                # Slack is slow or retrying: commit the checkpoints consumed once time is up
+                if stream.slice_channels and time.monotonic() >= slice_end:
+                    break
+                continue
             if kind == "rows":
                 fresh = _new_rows(item[1], keys)
                 batch.extend(fresh)
@@ -229,7 +276,9 @@ def _resources(ctx: SlackContext, channel_ids: list[str] | None,
                 if batch:
                     yield flush()
                 channel_states[item[1]] = item[2]
-                if settings.slice_rows and rows_in_slice >= settings.slice_rows:
+                stream.slice_channels.add(item[1])
+                if ((settings.slice_rows and rows_in_slice >= settings.slice_rows)
+                        or time.monotonic() >= slice_end):
                     return  # end this slice at a checkpoint; the fan-out keeps going
         if batch:
             yield flush()

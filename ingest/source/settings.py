@@ -7,7 +7,9 @@ it into exit code 2. Defaults match `.dlt/config.toml` (documented in docs/CONFI
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -51,7 +53,9 @@ def format_ts(micros: int) -> str:
     return f"{micros // 1_000_000}.{micros % 1_000_000:06d}"
 
 
-def check_token(token: str | None) -> str:
+def check_token(token: str | None, origin: str | None = None) -> str:
+    """The token, stripped; ConfigError if there is none or it is malformed. `origin`
+    (e.g. "the --token flag") is named in the line, so the user fixes the right place."""
     if token is None or not str(token).strip():
         raise ConfigError(
             "no Slack token: set [sources.slack] access_token in .dlt/secrets.toml, "
@@ -59,11 +63,56 @@ def check_token(token: str | None) -> str:
         )
     token = str(token).strip()
     if not _TOKEN_RE.match(token):
+        where = f" (from {origin})" if origin else ""
         raise ConfigError(
-            "the Slack token is malformed: it should start with xoxb-, xoxp- or xoxe- "
+            f"the Slack token{where} is malformed: it should start with xoxb-, xoxp- or xoxe- "
             "and contain no spaces"
         )
     return token
+
+
+#: Slack's ts values count from the Unix epoch, and Slack itself dates from 2013: no
+#: workspace holds a message before this date (earlier dates are typos, e.g. 1900-01-01,
+#: which Slack rejects mid-run as invalid_ts_oldest).
+EARLIEST_DATE = "2009-01-01"
+#: The flag beside each setting a user may give on the command line (for error lines).
+FLAGS = {"time_scale": "--time-scale", "lookback_days": "--lookback-days",
+         "start_date": "--start-date", "end_date": "--end-date", "channels": "--channel",
+         "exclude_channels": "--exclude-channel", "base_url": "--base-url",
+         "profile": "--profile"}
+
+
+def where_set(name: str) -> str:
+    """Where a setting comes from, for an error line: its flag (if any) or its key."""
+    flag = FLAGS.get(name)
+    key = f"{name} in [sources.slack] of .dlt/config.toml"
+    return f"{flag} or {key}" if flag else key
+
+
+def check_numbers(settings: Any) -> None:
+    """Every numeric setting is a finite number (TOML and float() accept nan and inf,
+    which would otherwise fail later with a raw ValueError or OverflowError)."""
+    for f in dataclasses.fields(settings):
+        value = getattr(settings, f.name)
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ConfigError(f"{f.name} must be a finite number, got {value!r} "
+                              f"(check {where_set(f.name)})")
+
+
+def check_dates(settings: Any) -> None:
+    """Dates Slack can answer for: not before EARLIEST_DATE, a start not in the future."""
+    floor = ts_to_micros(ts_from_date(EARLIEST_DATE, name="earliest date") or "0")
+    for name, value, ts in (("start_date", settings.start_date, settings.oldest_ts),
+                            ("end_date", settings.end_date, settings.latest_ts)):
+        if ts is not None and ts_to_micros(ts) < floor:
+            raise ConfigError(
+                f"{name.replace('_', ' ')} {value} is before Slack existed (no message is "
+                f"older than {EARLIEST_DATE}): check {where_set(name)}")
+    start = settings.oldest_ts
+    if start is not None and ts_to_micros(start) > int(time.time() * 1_000_000):
+        raise ConfigError(
+            f"start date {settings.start_date} is in the future: there is nothing to load "
+            f"yet (check {where_set('start_date')})")
 
 
 @dataclass(frozen=True)
@@ -89,7 +138,13 @@ class LoadSettings:
     batch_rows: int = 5000
     checkpoint_pages: int = 2
     slice_rows: int = 10_000
+    #: A slice also ends at the next channel checkpoint after this many real seconds of
+    #: fetching (0 = rows only), so a slow or failing run commits what a minute fetched.
+    slice_seconds: float = 60.0
     queue_pages: int = 64
+    #: Retry budget per Slack call for transient failures (5xx, resets, bad JSON, 429s...),
+    #: in Slack seconds: divided by time_scale (600 = 10 minutes; 10 real s at 60x).
+    max_retry_wait_s: float = 600.0
     limits: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -105,6 +160,7 @@ class LoadSettings:
         return self.lookback_days * 86400.0
 
     def validate(self) -> LoadSettings:
+        check_numbers(self)
         if self.profile not in PROFILES:
             raise ConfigError(
                 f"unknown profile {self.profile!r}: choose one of {', '.join(PROFILES)}"
@@ -119,6 +175,11 @@ class LoadSettings:
             raise ConfigError("lookback days must be >= 0")
         if self.max_concurrent_channels < 1 or self.max_in_flight < 1:
             raise ConfigError("concurrency settings must be >= 1")
+        if not self.max_retry_wait_s >= 0:
+            raise ConfigError("max_retry_wait_s must be >= 0 (seconds of Slack time)")
+        if not self.slice_seconds >= 0:
+            raise ConfigError("slice_seconds must be >= 0 (0 = slices by rows only)")
+        check_dates(self)
         start, end = self.oldest_ts, self.latest_ts
         if start is not None and end is not None and ts_to_micros(end) <= ts_to_micros(start):
             raise ConfigError(f"end date {self.end_date} is not after start date {self.start_date}")

@@ -39,7 +39,9 @@ def sim():
 
 
 def _env(tmp: Path) -> dict[str, str]:
-    return cli_env(TOKEN, tmp / "pipelines", SLICED)
+    # "Slack down longer than the retries": a 2-second retry budget (the default is
+    # 10 Slack minutes, real minutes at time scale 1)
+    return cli_env(TOKEN, tmp / "pipelines", {**SLICED, "SOURCES__SLACK__MAX_RETRY_WAIT_S": "2"})
 
 
 def _loaded_packages(tmp: Path) -> int:

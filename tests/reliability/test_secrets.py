@@ -136,7 +136,8 @@ def test_cli_runs_leave_the_token_nowhere(sim, tmp_path):
     # Slack down for longer than the retries: the runtime failure path
     sim.set_faults("http503=1")
     try:
-        proc = run_cli(["--verbose", *load_args(sim, db)], home, env)
+        proc = run_cli(["--verbose", *load_args(sim, db)], home,
+                       {**env, "SOURCES__SLACK__MAX_RETRY_WAIT_S": "2"})  # not 10 minutes
     finally:
         sim.set_faults(FAULTS)
     assert proc.returncode == 1 and "Slack request failed" in proc.stderr, proc.stderr[-2000:]
@@ -161,7 +162,7 @@ def test_in_process_logs_and_exceptions_leave_the_token_nowhere(sim, target, cap
     for token, faults in ((REVOKED, FAULTS), (CANARY, "http503=1")):
         sim.set_faults(faults)
         try:
-            run_load(token, settings_for(sim), target)
+            run_load(token, settings_for(sim, max_retry_wait_s=2.0), target)
         except Exception as exc:  # noqa: BLE001 - the point is to look at it
             errors.append(exc)
         finally:

@@ -450,17 +450,77 @@ class _MaxRandom(random.Random):
 async def test_retries_exhausted_by_total_wait(m: aioresponses) -> None:
     m.post(url("team.info"), payload={"ok": False, "error": "internal_error"}, repeat=True)
     async with make_client(max_attempts=100, max_retry_wait_s=0.05) as c:
+        # a clock that stands still: only the sleeps count (no request overhead)
         c.retry_policy = dataclasses.replace(
-            c.retry_policy, base_s=0.01, cap_s=10.0, rng=_MaxRandom()
+            c.retry_policy, base_s=0.01, cap_s=10.0, rng=_MaxRandom(), clock=lambda: 0.0
         )
         with pytest.raises(SlackRetryExhaustedError) as info:
             await c.call("team.info")
-    # waits 0.01 + 0.02 = 0.03; the next 0.04 would cross 0.05: stop at the 3rd failure
-    assert len(sent(m, "team.info")) == 3
+    # waits 0.01 + 0.02, then the next 0.04 is cut to the 0.02 left of the budget; the 4th
+    # failure finds the budget spent: the whole budget is used, never crossed
+    assert len(sent(m, "team.info")) == 4
     assert info.value.code == "internal_error"
-    assert info.value.waited_s == pytest.approx(0.03)
-    assert info.value.waited_s <= 0.05
-    assert c.stats.get("team.info").wait_retry_s == pytest.approx(0.03)
+    assert info.value.waited_s == pytest.approx(0.05)
+    assert info.value.waited_s <= 0.05 + 1e-9
+    assert c.stats.get("team.info").wait_retry_s == pytest.approx(0.05)
+    assert "internal_error" in str(info.value) and "gave up after 4 attempt(s)" in str(info.value)
+
+
+async def test_time_queued_between_retries_counts_against_the_budget(m: aioresponses) -> None:
+    """The budget is real time since the first failure, not only the backoff sleeps: retries
+    that queue behind a busy rate budget do not stretch an outage past it."""
+    m.post(url("team.info"), payload={"ok": False, "error": "internal_error"}, repeat=True)
+    now = [0.0]
+
+    def clock() -> float:
+        now[0] += 1.0  # every look at the clock: one more second went by (queued)
+        return now[0]
+
+    async with make_client(max_retry_wait_s=2.5) as c:
+        c.retry_policy = dataclasses.replace(c.retry_policy, base_s=0.001, cap_s=0.001,
+                                             clock=clock)
+        with pytest.raises(SlackRetryExhaustedError) as info:
+            await c.call("team.info")
+    # first failure at t=1; t=2: 1.0 s spent, go on; t=3: 2.0 s, go on; t=4: 3.0 s > 2.5: stop
+    assert len(sent(m, "team.info")) == 3
+    assert info.value.waited_s > 2.5
+
+
+async def test_the_wait_budget_not_the_attempt_count_binds_by_default(m: aioresponses) -> None:
+    """An outage of many failures is ridden out: by default the attempt count is no limit
+    that a wait budget of minutes would reach (the old policy gave up after 6)."""
+    for _ in range(30):
+        m.post(url("team.info"), status=503, body=HTML_503)
+    m.post(url("team.info"), payload={"ok": True, "team": {}})
+    async with make_client(max_retry_wait_s=60.0) as c:
+        c.retry_policy = dataclasses.replace(c.retry_policy, base_s=0.0001, cap_s=0.001)
+        await c.call("team.info")
+    assert len(sent(m, "team.info")) == 31
+    assert AsyncSlackClient(TOKEN).retry_policy.max_attempts >= 100
+    assert AsyncSlackClient(TOKEN).retry_policy.max_total_wait_s == 600.0
+
+
+async def test_lost_connection_to_a_server_that_answered_is_retried_as_an_outage() -> None:
+    """A base URL that answered before and now refuses connections (Slack down, network
+    lost mid-run) is retried for the wait budget, and ends as a runtime failure
+    (SlackRetryExhaustedError), not as "cannot reach" (a user mistake)."""
+    from ingest.slack import client as client_module
+
+    port = _closed_port()
+    base_url = f"http://127.0.0.1:{port}/api/"
+    client_module._ANSWERED.add(base_url)
+    try:
+        client = make_client(base_url=base_url, max_retry_wait_s=0.3)
+        client.retry_policy = dataclasses.replace(client.retry_policy, base_s=0.01, cap_s=0.02)
+        with pytest.raises(SlackRetryExhaustedError) as info:
+            async with client:
+                pass
+    finally:
+        client_module._ANSWERED.discard(base_url)
+    assert info.value.code == "connection_error"
+    assert info.value.attempts > 6  # past the few attempts an unknown URL gets
+    assert 0.3 <= info.value.waited_s < 1.0
+    assert_clean(info.value)
 
 
 async def test_backoff_is_exponential_with_full_jitter() -> None:
