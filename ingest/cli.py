@@ -34,6 +34,7 @@ from ingest.cli_options import (
     JoinOpt,
     JsonOpt,
     LookbackOpt,
+    MaxRetryWaitOpt,
     PrivateOpt,
     ProfileOpt,
     StartOpt,
@@ -94,13 +95,13 @@ def _settings_overrides(**kw: Any) -> dict[str, Any]:
     return out_
 
 
-def _run_with_display(run: Callable[[Any], Any], quiet: bool) -> Any:
+def _run_with_display(run: Callable[[Any], Any], quiet: bool, time_scale: float = 1.0) -> Any:
     from ingest.source import LoadProgress
 
     progress = LoadProgress()
     if quiet or not out.is_terminal:
         return run(progress)
-    with Live(get_renderable=lambda: progress_panel(progress), console=out,
+    with Live(get_renderable=lambda: progress_panel(progress, time_scale), console=out,
               refresh_per_second=4, transient=True):
         return run(progress)
 
@@ -111,8 +112,10 @@ def check_json_path(json_path: Path | None) -> None:
         fail(f"--json {json_path}: folder {json_path.parent} does not exist")
 
 
-def _print_summary(result: Any, json_path: Path | None, extra: dict[str, Any] | None = None) -> None:
-    for table in summary_tables(result):
+def _print_summary(result: Any, json_path: Path | None, extra: dict[str, Any] | None = None
+                   ) -> None:
+    # names of the channels the load's own plan listed (progress.channel_names)
+    for table in summary_tables(result, result.progress.get("channel_names")):
         out.print(table)
     if json_path is not None:
         doc = result.as_dict() | (extra or {})
@@ -128,11 +131,11 @@ def run(
     include_private: PrivateOpt = None, exclude_archived: ArchivedOpt = None,
     auto_join: JoinOpt = None, profile: ProfileOpt = None, time_scale: TimeScaleOpt = None,
     lookback_days: LookbackOpt = None, fast: FastOpt = None, json_path: JsonOpt = None,
-    duckdb_memory_limit: DuckMemOpt = None,
+    duckdb_memory_limit: DuckMemOpt = None, max_retry_wait: MaxRetryWaitOpt = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No live progress display")] = False,
 ) -> None:
     """Load the workspace into the destination (incremental: each run continues from the last)."""
-    from ingest.config import resolve_settings, resolve_target, resolve_token
+    from ingest.config import resolve_settings, resolve_target, resolve_token_with_origin
     from ingest.dataset_states import seed_states_if_readable
     from ingest.pipeline import check_target, run_load
     from ingest.preflight import preflight
@@ -145,17 +148,25 @@ def run(
             base_url=base_url, start_date=start_date, end_date=end_date, channels=channel,
             exclude_channels=exclude_channel, include_private=include_private,
             exclude_archived=exclude_archived, auto_join=auto_join, profile=profile,
-            time_scale=time_scale, lookback_days=lookback_days, fast_path=fast))
+            time_scale=time_scale, lookback_days=lookback_days, fast_path=fast,
+            max_retry_wait_s=max_retry_wait))
         target = check_target(resolve_target({"destination": destination,
                                               "duckdb_path": duckdb_path, "dataset": dataset,
                                               "duckdb_memory_limit": duckdb_memory_limit}))
-        tok = check_token(resolve_token(token))
-        preflight(tok, settings)
+        # the line for a bad token names where it came from (flag, environment, file)
+        raw, origin = resolve_token_with_origin(token)
+        tok = check_token(raw, origin)
+        try:
+            preflight(tok, settings, token_origin=origin)
+        except Exception as exc:  # before the load: say so in the failure line
+            exc.ingest_kept = "nothing was loaded by this run"  # type: ignore[attr-defined]
+            raise
         # cursors committed by the flow's shard pipelines too: a plain run after flow runs
         # continues each channel where any pipeline of the dataset stopped
         return _run_with_display(
             lambda p: run_load(tok, settings, target, progress=p,
-                               seed_states=seed_states_if_readable(target, p)), quiet)
+                               seed_states=seed_states_if_readable(target, p)), quiet,
+            settings.time_scale)
 
     result = guarded(go)
     _print_summary(result, json_path)
@@ -186,7 +197,7 @@ def demo(
             settings = LoadSettings(base_url=sim.base_url, profile=profile,
                                     time_scale=time_scale, lookback_days=36500).validate()
             result = _run_with_display(lambda p: run_load(ws.token, settings, target, progress=p),
-                                       quiet)
+                                       quiet, time_scale)
             sim_stats = sim.stats()
         check = compare_with_truth(target, ws.truth())
         return result, check, sim_stats

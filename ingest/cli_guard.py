@@ -31,8 +31,8 @@ def guarded(fn: Callable[[], T]) -> T:
         return fn()
     except typer.Exit:
         raise
-    except KeyboardInterrupt:
-        fail("interrupted: progress loaded so far is kept; run again to continue", 130)
+    except KeyboardInterrupt as exc:  # the line says what the run really kept
+        fail(explain(exc)[1], 130)
     except Exception as exc:  # noqa: BLE001 - the whole point: no tracebacks for users
         if os.environ.get("SLACK_INGEST_DEBUG"):
             raise

@@ -26,3 +26,4 @@ TimeScaleOpt = Annotated[float | None, typer.Option("--time-scale", help="Rate b
 LookbackOpt = Annotated[float | None, typer.Option("--lookback-days", help="Re-read this many days of history for edits and new thread replies [default: 7]")]
 FastOpt = Annotated[bool | None, typer.Option("--fast/--relational", help="Arrow fast path (nested fields as JSON) or dlt's relational child tables [default: fast]")]
 JsonOpt = Annotated[Path | None, typer.Option("--json", help="Write the run summary as JSON to this file")]
+MaxRetryWaitOpt = Annotated[float | None, typer.Option("--max-retry-wait", help="Seconds each Slack call retries 5xx, dropped connections and 429s before the run loads what it fetched and stops with exit 1 (Slack time: divided by --time-scale) [default: 600]")]

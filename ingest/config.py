@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import os
 from collections.abc import Mapping
 from typing import Any
 
 import dlt
 import orjson
 
+from ingest.config_files import toml_read_error
 from ingest.pipeline import ALL_RESOURCES, Target
 from ingest.source.settings import ConfigError, LoadSettings
 
@@ -27,21 +29,56 @@ SOURCE_KEYS = frozenset({f.name for f in dataclasses.fields(LoadSettings)} | {"a
 SOURCE_TABLES = frozenset({"slack", *ALL_RESOURCES})
 
 
+def _unreadable(exc: Exception, what: str) -> ConfigError:
+    """A one-line ConfigError for a configuration dlt could not read: a TOML file with a
+    syntax error is named with its line and the cause."""
+    line = toml_read_error(exc)
+    if line is None:
+        line = f"cannot read {what}: {exc}".splitlines()[0].rstrip(":")
+    return ConfigError(line)
+
+
 def _lookup(key: str) -> Any:
     try:
         return dlt.config.get(key)
     except Exception as exc:  # a corrupt config.toml surfaces here
-        raise ConfigError(f"cannot read dlt configuration ({key}): {exc}".splitlines()[0]) from None
+        raise _unreadable(exc, f"dlt configuration ({key})") from None
+
+
+TOKEN_FLAG = "--token"
+TOKEN_ENV = "SOURCES__SLACK__ACCESS_TOKEN"
 
 
 def resolve_token(explicit: str | None = None) -> str | None:
+    return resolve_token_with_origin(explicit)[0]
+
+
+def resolve_token_with_origin(explicit: str | None = None) -> tuple[str | None, str]:
+    """The token and where it came from, in words for an error line: the --token flag,
+    the environment variable, or the secrets file (first provider that has it, in dlt's
+    order)."""
     if explicit:
-        return explicit
+        return explicit, f"the {TOKEN_FLAG} flag"
     try:
-        value = dlt.secrets.get(f"{SOURCE_SECTION}.access_token")
+        for provider in dlt.secrets.config_providers:
+            value = provider.get_value("access_token", Any, None, "sources", "slack")[0]
+            if value is None:
+                continue
+            return str(value), _provider_origin(provider)
     except Exception as exc:
-        raise ConfigError(f"cannot read dlt secrets: {exc}".splitlines()[0]) from None
-    return None if value is None else str(value)
+        raise _unreadable(exc, "dlt secrets") from None
+    return None, "nowhere"
+
+
+def _provider_origin(provider: Any) -> str:
+    from dlt.common.configuration.providers.toml import SettingsTomlProvider
+
+    if isinstance(provider, SettingsTomlProvider):
+        where = ", ".join(os.path.normpath(p) for p in provider.present_locations)
+        return f"access_token in [{SOURCE_SECTION}] of {where or '.dlt/' + provider.name}"
+    if type(provider).__name__ == "EnvironProvider":
+        return f"the {TOKEN_ENV} environment variable"
+    return f"the {provider.name} configuration provider"
 
 
 def resolve_settings(overrides: dict[str, Any] | None = None) -> LoadSettings:
@@ -100,7 +137,7 @@ def check_source_files() -> None:
                    p.get_value("slack", Any, None, "sources")[0])
                   for p in dlt.config.config_providers if isinstance(p, SettingsTomlProvider)]
     except Exception as exc:  # a corrupt toml file surfaces here
-        raise ConfigError(f"cannot read dlt configuration: {exc}".splitlines()[0]) from None
+        raise _unreadable(exc, "dlt configuration") from None
     for origin, table in tables:
         if isinstance(table, Mapping):
             check_source_keys(table, origin)

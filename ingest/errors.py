@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from ingest.config_files import toml_read_error
 from ingest.slack import (
     SlackAuthError,
-    SlackConnectionError,
     SlackError,
     SlackFatalError,
     SlackMissingScopeError,
@@ -21,6 +21,11 @@ from ingest.slack.redact import redact
 from ingest.source.settings import ConfigError
 
 USER_MISTAKE = 2
+#: Where a Slack token may come from (for a line about a rejected token whose origin the
+#: caller did not know; `slack-ingest run` names the one it used).
+TOKEN_SOURCES = ("--token, the SOURCES__SLACK__ACCESS_TOKEN environment variable, "
+                 "access_token in [sources.slack] of .dlt/secrets.toml, or a flow's Prefect "
+                 "Secret block")
 RUNTIME_FAILURE = 1
 
 
@@ -65,27 +70,46 @@ def is_out_of_memory(exc: BaseException) -> bool:
     return any("Out of Memory Error" in str(_job_cause(e) or e) for e in _chain(exc))
 
 
+def kept_of(exc: BaseException) -> str | None:
+    """What the failed load committed ("kept 2,580 messages ... in x.duckdb", or "nothing was
+    loaded by this run"), as `ingest.pipeline.run_load` attached it; None if not known."""
+    for e in _chain(exc):
+        kept = getattr(e, "ingest_kept", None)
+        if isinstance(kept, str):
+            return kept
+    return None
+
+
 def explain(exc: BaseException) -> tuple[int, str]:
     chain = list(_chain(exc))
+    kept = kept_of(exc)
     for e in chain:
         if isinstance(e, KeyboardInterrupt) or type(e).__name__ == "SignalReceivedException":
-            return INTERRUPTED, ("interrupted: progress loaded so far is kept; run again to "
-                                 "continue")
+            if kept is None:  # stopped outside a load: committed slices stay committed
+                return INTERRUPTED, ("interrupted: slices loaded before are kept; run again "
+                                     "to continue")
+            return INTERRUPTED, f"interrupted: {kept}; run again to continue"
     for e in chain:
         if isinstance(e, ConfigError) or type(e).__name__ == "SimulatorConfigError":
             return USER_MISTAKE, _first_line(e)
+        if type(e).__name__ == "TomlProviderReadException":  # dlt read a broken .dlt file
+            return USER_MISTAKE, toml_read_error(e) or _first_line(e)
     for e in chain:
         if isinstance(e, SlackMissingScopeError):
             return USER_MISTAKE, f"the Slack token lacks a scope: {_first_line(e)}"
         if isinstance(e, SlackAuthError):
-            return USER_MISTAKE, f"Slack rejected the token ({e.code}): check the token in .dlt/secrets.toml"
-        if isinstance(e, SlackConnectionError):
-            return USER_MISTAKE, _first_line(e)
+            return USER_MISTAKE, (f"Slack rejected the token ({e.code}): check where it comes "
+                                  f"from: {TOKEN_SOURCES}")
+        # (SlackConnectionError: the preflight reached the API before the run, so a
+        # connection lost later is a runtime failure, below; an unreachable URL at the start
+        # is a ConfigError from the preflight.)
         if isinstance(e, SlackFatalError):
             return USER_MISTAKE, _first_line(e)
     for e in chain:
         if isinstance(e, SlackRetryExhaustedError | SlackError):
-            return RUNTIME_FAILURE, f"Slack request failed: {_first_line(e)}; rerun to continue"
+            done = f"; {kept}" if kept else ""
+            return RUNTIME_FAILURE, (f"Slack request failed: {_first_line(e)}{done}; rerun to "
+                                     "continue")
     for e in chain:
         text = str(e)
         if "Could not set lock on file" in text or "Conflicting lock" in text:

@@ -1,12 +1,18 @@
 """Checks before a load starts, so mistakes fail in a second with one clear line:
-the token works (auth.test), the base URL answers, and named channels exist."""
+the base URL is the Slack Web API, the token works (auth.test), and the channels asked for
+exist and can be read.
+
+Everything found here is a user mistake (exit 2): it is found before anything was read.
+The same failures later in a run (the server goes away, the token is revoked) are runtime
+failures or reported as they happen.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from ingest.slack import SlackError
+from ingest.slack import SlackAuthError, SlackConnectionError, SlackError
 from ingest.source.fanout import client_for, run_async
 from ingest.source.resources import list_channels
 from ingest.source.selection import plan_channels
@@ -16,6 +22,10 @@ from ingest.source.settings import ConfigError, LoadSettings
 #: endpoint here": the base URL points at some other web server, and rerunning cannot help.
 #: (5xx, 429 and connection failures are retried by the client and stay runtime failures.)
 NOT_THE_API = frozenset({"http_404", "http_405", "http_410"})
+#: Seconds the probe of the base URL waits for an answer.
+PROBE_TIMEOUT_S = 10.0
+_FIX_URL = ("check --base-url, or base_url in [sources.slack] of .dlt/config.toml (Slack's "
+            "is https://slack.com/api/)")
 
 
 def _display_url(url: str) -> str:
@@ -35,13 +45,59 @@ def not_the_api(exc: BaseException, base_url: str) -> ConfigError | None:
         status = exc.code.removeprefix("http_")
         return ConfigError(
             f"base URL {_display_url(base_url)} does not look like the Slack Web API "
-            f"(auth.test answered HTTP {status}): check --base-url, or base_url in "
-            "[sources.slack] of .dlt/config.toml (Slack's is https://slack.com/api/)")
+            f"(auth.test answered HTTP {status}): {_FIX_URL}")
     return None
 
 
-def preflight(token: str, settings: LoadSettings) -> dict[str, Any]:
+def looks_like_a_web_page(status: int, content_type: str, body: bytes) -> bool:
+    """An answer no Slack API server gives: a non-JSON body (an HTML page...) with a
+    non-error status. Truncated JSON (starts with '{'), 5xx pages and 429s are not
+    counted: those are a failing Slack, retried as usual."""
+    if status >= 500 or status == 429:
+        return False
+    head = body.lstrip()[:1]
+    if head in (b"{", b"["):
+        return False
+    return "html" in content_type.lower() or head == b"<" or not head or status < 400
+
+
+async def probe_base_url(base_url: str) -> ConfigError | None:
+    """One auth.test *without* a token (Slack answers `{"ok": false, "error":
+    "not_authed"}`): an HTML page or other non-JSON answer means base_url is some other web
+    server. Connection failures return None (the client's retries judge those). The token
+    is not sent: the server may not be Slack's."""
+    import aiohttp
+
+    try:
+        timeout = aiohttp.ClientTimeout(total=PROBE_TIMEOUT_S)
+        async with aiohttp.ClientSession(timeout=timeout) as session, \
+                session.post(base_url + "auth.test", data={}) as response:
+            status = response.status
+            content_type = response.headers.get("Content-Type", "")
+            body = await response.content.read(4096)
+    except Exception:  # noqa: BLE001 - unreachable or odd: the client's attempts report it
+        return None
+    if not looks_like_a_web_page(status, content_type, body):
+        return None
+    kind = "an HTML page" if ("html" in content_type.lower() or body.lstrip()[:1] == b"<") \
+        else "something other than Slack's JSON"
+    return ConfigError(
+        f"base URL {_display_url(base_url)} is not the Slack Web API (auth.test answered "
+        f"HTTP {status} with {kind}): {_FIX_URL}")
+
+
+def preflight(token: str, settings: LoadSettings, *, token_origin: str | None = None
+              ) -> dict[str, Any]:
+    """Check the base URL, the token and the channel selection; return {"team_id"}.
+
+    `token_origin` names where the token came from ("the --token flag", ...): a token
+    Slack rejects is then a ConfigError naming it (without it, the SlackAuthError itself
+    is raised, as callers that retry on their own expect)."""
+
     async def check() -> dict[str, Any]:
+        wrong = await probe_base_url(settings.base_url)
+        if wrong is not None:
+            raise wrong
         async with client_for(token, settings) as client:
             info: dict[str, Any] = {"team_id": client.team_id}
             if settings.channels or settings.exclude_channels:
@@ -50,6 +106,15 @@ def preflight(token: str, settings: LoadSettings) -> dict[str, Any]:
 
     try:
         return run_async(check)
+    except SlackAuthError as exc:
+        if token_origin is None:
+            raise
+        raise ConfigError(
+            f"Slack rejected the token ({exc.code}): check {token_origin}") from None
+    except SlackConnectionError as exc:
+        # Before anything ran: the URL is wrong or the server is down (exit 2). Later in a
+        # run the same failure is a runtime failure (exit 1).
+        raise ConfigError(f"{str(exc).splitlines()[0]}: {_FIX_URL}") from None
     except SlackError as exc:
         mistake = not_the_api(exc, settings.base_url)
         if mistake is None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterable
 from typing import Any
 
 
@@ -19,6 +20,13 @@ class LoadProgress:
         self.channels: dict[str, dict[str, int]] = {}
         self.notes: list[str] = []
         self._stats: list[Any] = []
+        # What this run committed to the destination (slices loaded), for the line a
+        # failed or interrupted run ends with (`kept_summary`).
+        self.committed_loads = 0
+        self.committed_rows: dict[str, int] = {}
+        self.committed_channels: set[str] = set()
+        # id -> name of the channels the plan listed (tables and lines show both)
+        self.channel_names: dict[str, str] = {}
 
     def set_total(self, n: int) -> None:
         with self._lock:
@@ -47,6 +55,35 @@ class LoadProgress:
         with self._lock:
             if len(self.notes) < 1000:
                 self.notes.append(text)
+
+    def committed(self, row_counts: dict[str, int], channels: Iterable[str] = ()) -> None:
+        """A slice was loaded: its rows per table and the channels whose progress it saved."""
+        with self._lock:
+            self.committed_loads += 1
+            for table, n in row_counts.items():
+                self.committed_rows[table] = self.committed_rows.get(table, 0) + int(n)
+            self.committed_channels.update(channels)
+
+    def kept_summary(self, where: str) -> str:
+        """What this run committed, for a failure line: "kept 2,580 messages and 3 channels'
+        progress in slack_ingest.duckdb", or "nothing was loaded by this run"."""
+        with self._lock:
+            if not self.committed_loads:
+                return "nothing was loaded by this run"
+            messages = self.committed_rows.get("messages", 0)
+            channels = len(self.committed_channels)
+            parts = [f"{messages:,} messages"] if messages else []
+            if channels:
+                noun = "channel's" if channels == 1 else "channels'"
+                parts.append(f"{channels:,} {noun} progress")
+            if not parts:
+                parts = [f"{n:,} {table} rows" for table, n in sorted(self.committed_rows.items())
+                         if n] or ["no new rows"]
+        return f"kept {' and '.join(parts)} in {where}"
+
+    def set_channel_names(self, names: dict[str, str]) -> None:
+        with self._lock:
+            self.channel_names.update(names)
 
     def attach_stats(self, stats: Any) -> None:
         """Keep a client's stats object so a display can show requests against budget."""
@@ -79,4 +116,5 @@ class LoadProgress:
                 "skipped": dict(self.skipped),
                 "notes": list(self.notes),
                 "channels": {cid: dict(c) for cid, c in self.channels.items()},
+                "channel_names": dict(self.channel_names),
             }

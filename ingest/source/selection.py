@@ -52,6 +52,11 @@ def plan_channels(channels: list[dict[str, Any]], settings: LoadSettings) -> Cha
     """Select channels and decide, for each, whether its history is read."""
     include = _resolve(settings.channels, channels, "channels") if settings.channels else None
     exclude = _resolve(settings.exclude_channels, channels, "exclude_channels")
+    if include is not None and include & exclude:
+        both = ", ".join(channel_label(c) for c in channels if c["id"] in include & exclude)
+        raise ConfigError(
+            f"channel(s) both selected and excluded: {both} (named in --channel / channels "
+            "and in --exclude-channel / exclude_channels): keep each channel in one of them")
     plan = ChannelPlan()
     for ch in sorted(channels, key=lambda c: c["id"]):
         cid = ch["id"]
@@ -74,4 +79,31 @@ def plan_channels(channels: list[dict[str, Any]], settings: LoadSettings) -> Cha
                 if ch.get("is_archived")
                 else "the token is not a member (use --auto-join for public channels)"
             )
+    if include is not None and not plan.readable and not plan.to_join:
+        _none_readable(plan, channels, include, settings)
     return plan
+
+
+def channel_label(ch: dict[str, Any]) -> str:
+    """'#name (C123)' for lines a user reads; the id alone when the name is unknown."""
+    name = str(ch.get("name") or "").strip()
+    return f"#{name} ({ch['id']})" if name else str(ch["id"])
+
+
+def _none_readable(plan: ChannelPlan, channels: list[dict[str, Any]], include: set[str],
+                   settings: LoadSettings) -> None:
+    """Channels were asked for by name or id and none of them can be read: the load would
+    do nothing, so it is a user mistake (exit 2), not an empty success."""
+    by_id = {c["id"]: c for c in channels}
+    why = []
+    for cid in sorted(include):
+        ch = by_id[cid]
+        if cid in plan.skipped:
+            reason = plan.skipped[cid].split(" (")[0]
+        elif ch.get("is_private") and not settings.include_private:
+            reason = "private channels are excluded (--no-private)"
+        else:
+            reason = "archived channels are excluded (--exclude-archived)"
+        why.append(f"{channel_label(ch)}: {reason}")
+    raise ConfigError("none of the channels asked for can be read: " + "; ".join(why)
+                      + " (invite the bot, or pass --auto-join for public channels)")

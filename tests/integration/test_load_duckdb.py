@@ -128,14 +128,24 @@ def test_internal_profile_paced_without_429(target):
     assert stats["methods"]["conversations.history"]["requests"] > 0
 
 
-def test_channel_selection_and_exclusion(target):
+def test_channel_selection_and_exclusion(target, tmp_path):
+    from dataclasses import replace
+
+    from ingest.source.settings import ConfigError
+
     ws = Workspace.generate(size="tiny", seed=9)
     truth = ws.truth()
     readable = sorted(truth.readable_channel_ids)
+    excluded = replace(target, duckdb_path=str(tmp_path / "excluded.duckdb"))
     with SimulatorThread(ws, profile="unlimited") as sim:
-        load(sim, target, channels=tuple(readable[:2]), exclude_channels=(readable[1],))
+        load(sim, target, channels=tuple(readable[:2]))
+        load(sim, excluded, exclude_channels=tuple(readable[1:]))
+        # one channel both selected and excluded is a contradiction, not an empty load
+        with pytest.raises(ConfigError, match="both selected and excluded"):
+            load(sim, excluded, channels=(readable[0],), exclude_channels=(readable[0],))
     keys = set(query(target, "select channel_id, ts from slack.messages"))
-    assert {c for c, _ in keys} == {readable[0]}
+    assert keys == {k for k in truth.messages if k[0] in readable[:2]}
+    keys = set(query(excluded, "select channel_id, ts from slack.messages"))
     assert keys == {k for k in truth.messages if k[0] == readable[0]}
 
 

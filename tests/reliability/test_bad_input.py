@@ -6,6 +6,8 @@ folder are byte for byte what they were, and the next good run simply continues.
 
 from __future__ import annotations
 
+import http.server
+import threading
 from pathlib import Path
 
 import pytest
@@ -25,7 +27,9 @@ from tests.reliability.support import (
 
 TOKEN = "xoxb-8080-bad-input-token"
 EXPIRED = "xoxb-8080-expired"
-SECRETS = (TOKEN, EXPIRED)
+UNKNOWN = "xoxb-8080-nobody-knows-this-one"
+SECRETS = (TOKEN, EXPIRED, UNKNOWN)
+ENV_ORIGIN = "SOURCES__SLACK__ACCESS_TOKEN environment variable"
 
 
 @pytest.fixture(scope="module")
@@ -43,16 +47,79 @@ def loaded(tmp_path_factory):
         yield sim, home
 
 
+class _WebPage(http.server.BaseHTTPRequestHandler):
+    """Some other web server: every path answers 200 with an HTML page."""
+
+    def _page(self) -> None:
+        body = b"<!doctype html><html><body>Welcome to the intranet</body></html>"
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html; charset=utf-8")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    do_GET = do_POST = _page
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def html_url():
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _WebPage)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
 def _snapshot(home: Path) -> tuple:
     return file_digest(home / "w.duckdb"), tree_digest(home / "pipes")
 
 
-# (case, extra args, environment, .dlt files, needle). "{home}" and "{sim}" are filled in.
+# (case, extra args, environment, .dlt files, needle or needles). "{home}", "{url}",
+# "{host}" and "{html}" are filled in; an environment value None removes the variable.
 CASES = [
     pytest.param([], {"SOURCES__SLACK__ACCESS_TOKEN": EXPIRED}, {},
-                 "rejected the token (token_expired)", id="expired token"),
+                 ("rejected the token (token_expired)", ENV_ORIGIN), id="expired token"),
     pytest.param([], {"SOURCES__SLACK__ACCESS_TOKEN": f" {TOKEN[:10]} {TOKEN[10:]}"}, {},
-                 "malformed", id="token pasted with a space"),
+                 ("malformed", ENV_ORIGIN), id="token pasted with a space"),
+    # issue 16: a bad token is blamed on where it came from, not always on secrets.toml
+    pytest.param(["--token", f"{TOKEN[:10]} {TOKEN[10:]}"], {}, {},
+                 ("malformed", "the --token flag"), id="malformed --token"),
+    pytest.param(["--token", UNKNOWN], {}, {},
+                 ("rejected the token (invalid_auth)", "the --token flag"),
+                 id="rejected --token"),
+    pytest.param([], {"SOURCES__SLACK__ACCESS_TOKEN": None},
+                 {"secrets.toml": f"[sources.slack]\naccess_token = '{EXPIRED}'\n"},
+                 ("rejected the token (token_expired)", "[sources.slack] of .dlt/secrets.toml"),
+                 id="rejected token in secrets.toml"),
+    # issue 16: runs that would do nothing, or not what was asked, are mistakes (exit 2)
+    pytest.param(["--start-date", "2999-01-01"], {}, {},
+                 ("start date 2999-01-01 is in the future", "--start-date"),
+                 id="start date in the future"),
+    pytest.param(["--start-date", "1900-01-01"], {}, {},
+                 ("start date 1900-01-01 is before Slack existed", "--start-date"),
+                 id="start date before Slack"),
+    pytest.param(["--channel", "announcements"], {}, {},
+                 ("none of the channels asked for can be read", "#announcements (C",
+                  "not a member"), id="only a channel the bot is not in"),
+    pytest.param(["--channel", "general", "--exclude-channel", "general"], {}, {},
+                 ("both selected and excluded", "#general (C"), id="channel in and out"),
+    pytest.param(["--base-url", "{html}/api/"], {}, {},
+                 ("is not the Slack Web API", "HTML page", "--base-url"),
+                 id="base url answering an HTML page"),
+    # issue 16: nan and inf are numbers to TOML and float(), not to a setting
+    pytest.param(["--time-scale", "nan"], {}, {},
+                 ("time_scale must be a finite number, got nan", "--time-scale"),
+                 id="time scale nan"),
+    pytest.param(["--lookback-days", "inf"], {}, {},
+                 ("lookback_days must be a finite number, got inf", "--lookback-days"),
+                 id="lookback days inf"),
+    pytest.param([], {}, {"config.toml": "[sources.slack]\ntime_scale = nan\n"},
+                 ("time_scale must be a finite number, got nan", "config.toml"),
+                 id="time scale nan in config.toml"),
     pytest.param(["--end-date", "2024-13-45"], {}, {}, "not a date", id="impossible end date"),
     pytest.param(["--lookback-days", "-1"], {}, {}, "lookback days", id="negative lookback"),
     pytest.param(["--exclude-channel", "no-such-channel"], {}, {}, "unknown channel",
@@ -68,8 +135,13 @@ CASES = [
                  id="bad number in environment"),
     pytest.param([], {}, {"config.toml": "[sources.slack]\nprofle = 'internal'\n"},
                  "'profle' (did you mean 'profile'?)", id="misspelt key in config.toml"),
-    pytest.param([], {}, {"secrets.toml": "[sources.slack\naccess_token = = 'x'\n"}, "secrets",
+    # issue 16: the file, the line and the cause (not a key the file never mentioned)
+    pytest.param([], {}, {"secrets.toml": "[sources.slack\naccess_token = = 'x'\n"},
+                 (".dlt/secrets.toml, line 1, column 15", "Expected ']'", "TOML syntax error"),
                  id="corrupt secrets.toml"),
+    pytest.param([], {}, {"config.toml": "[sources.slack]\nprofile = 'internal'\nlimits = \n"},
+                 (".dlt/config.toml, line 3, column 10", "Invalid value"),
+                 id="corrupt config.toml"),
     pytest.param(["--duckdb-path", "{home}/a-file/w.duckdb"], {}, {}, "a-file",
                  id="duckdb folder is a file"),
     pytest.param(["--duckdb-path", "{home}/not-duckdb.duckdb"], {}, {}, "not a DuckDB",
@@ -84,11 +156,11 @@ CASES = [
 
 
 @pytest.mark.parametrize("args,env,dot_dlt,needle", CASES)
-def test_mistake_is_one_line_exit_2_and_loses_nothing(loaded, tmp_path, args, env, dot_dlt,
-                                                      needle):
+def test_mistake_is_one_line_exit_2_and_loses_nothing(loaded, html_url, tmp_path, args, env,
+                                                      dot_dlt, needle):
     sim, home = loaded
     host = sim.url.rsplit(":", 1)[0].replace("http://", "")
-    args = [a.format(home=home, url=sim.url, host=host) for a in args]
+    args = [a.format(home=home, url=sim.url, host=host, html=html_url) for a in args]
     if dot_dlt:
         (tmp_path / ".dlt").mkdir()
         for name, text in dot_dlt.items():
@@ -99,8 +171,13 @@ def test_mistake_is_one_line_exit_2_and_loses_nothing(loaded, tmp_path, args, en
     if "--base-url" in args:  # replace the simulator's URL
         i = base.index("--base-url")
         del base[i:i + 2]
-    proc = run_cli([*base, *args], tmp_path, cli_env(TOKEN, home / "pipes", env), timeout=120)
-    assert_one_line_failure(proc, 2, needle, secrets=SECRETS)
+    environment = cli_env(TOKEN, home / "pipes", {k: v for k, v in env.items() if v is not None})
+    for key in [k for k, v in env.items() if v is None]:
+        del environment[key]
+    needles = needle if isinstance(needle, tuple) else (needle,)
+    proc = run_cli([*base, *args], tmp_path, environment, timeout=120)
+    line = assert_one_line_failure(proc, 2, *needles, secrets=SECRETS)
+    assert "from paths [" not in line and "sources.slack.profile" not in line, line
     assert _snapshot(home) == before, "a failed run changed the destination or dlt's state"
     # a mistake is found before any history is read
     methods = sim.stats()["methods"]

@@ -12,10 +12,10 @@ import pytest
 from ingest.config import SOURCE_KEYS, check_source_keys, unknown_source_keys
 from ingest.errors import RUNTIME_FAILURE, USER_MISTAKE, explain
 from ingest.pipeline import Target, check_target
-from ingest.preflight import not_the_api, preflight
+from ingest.preflight import looks_like_a_web_page, not_the_api, preflight
 from ingest.simulator import SimulatorThread, Workspace
 from ingest.slack import SlackConnectionError, SlackError, SlackRetryExhaustedError
-from ingest.source.settings import ConfigError, LoadSettings
+from ingest.source.settings import ConfigError, LoadSettings, check_token
 from tests.reliability.support import REPO, cli_env, load_args, run_cli
 
 TOKEN = "xoxb-8181-config-checks"
@@ -122,9 +122,77 @@ def test_preflight_against_another_web_server_and_against_a_failing_slack():
         assert preflight(TOKEN, settings)["team_id"]
         sim.set_faults("http503=1")  # a 5xx stays a runtime failure: rerun to continue
         with pytest.raises(SlackRetryExhaustedError) as info:
-            preflight(TOKEN, settings)
+            # time-scaled: the retry budget is Slack time, a second here (unlimited profile)
+            preflight(TOKEN, settings.replace(time_scale=600.0))
     code, line = explain(info.value)
     assert code == RUNTIME_FAILURE and line.endswith("rerun to continue"), line
+
+
+@pytest.mark.parametrize("status,content_type,body,page", [
+    (200, "text/html", b"<!doctype html><p>intranet</p>", True),
+    (200, "text/plain", b"hello", True),
+    (401, "text/html; charset=utf-8", b"<html>login</html>", True),
+    (200, "application/json", b'{"ok": false, "error": "not_authed"}', False),
+    (200, "application/json", b'{"ok": false, "err', False),  # truncated: a flaky Slack
+    (503, "text/html", b"<html>503</html>", False),  # retried: a failing Slack
+    (429, "text/html", b"<html>slow down</html>", False),
+])
+def test_only_a_non_json_answer_is_taken_for_another_web_server(status, content_type, body,
+                                                                  page):
+    assert looks_like_a_web_page(status, content_type, body) is page
+
+
+def test_unreachable_at_the_start_is_a_mistake_but_lost_later_is_a_runtime_failure():
+    settings = LoadSettings(base_url="http://127.0.0.1:9/api/", profile="unlimited",
+                            time_scale=600.0)
+    with pytest.raises(ConfigError) as info:
+        preflight(TOKEN, settings)
+    code, line = explain(info.value)
+    assert code == USER_MISTAKE and "cannot reach http://127.0.0.1:9/api/" in line
+    assert "--base-url" in line
+    later = SlackConnectionError("conversations.history", base_url="http://127.0.0.1:9/api/")
+    assert explain(later)[0] == RUNTIME_FAILURE
+
+
+# -- where the token came from ------------------------------------------------------------
+
+def test_token_origin_is_the_flag_the_environment_or_the_file(tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    # dlt reads .dlt/ of the working folder once per process: ask a fresh one there
+    (tmp_path / ".dlt").mkdir()
+    (tmp_path / ".dlt" / "secrets.toml").write_text(
+        "[sources.slack]\naccess_token = 'xoxb-from-file'\n")
+    code = ("import json, sys; from ingest.config import resolve_token_with_origin as r; "
+            "print(json.dumps([r(sys.argv[1] or None)]))")
+
+    def origin(flag: str, **env: str) -> list[str]:
+        out = subprocess.run([sys.executable, "-c", code, flag], cwd=tmp_path, check=True,
+                             capture_output=True, text=True, env=cli_env(None, extra=env))
+        return json.loads(out.stdout)[0]
+
+    assert origin("xoxb-flag") == ["xoxb-flag", "the --token flag"]
+    assert origin("") == ["xoxb-from-file", "access_token in [sources.slack] of .dlt/secrets.toml"]
+    assert origin("", SOURCES__SLACK__ACCESS_TOKEN="xoxb-from-env") == [
+        "xoxb-from-env", "the SOURCES__SLACK__ACCESS_TOKEN environment variable"]
+    with pytest.raises(ConfigError) as info:
+        check_token("xoxb has spaces", "the --token flag")
+    assert "(from the --token flag) is malformed" in str(info.value)
+    assert "spaces" not in str(info.value).split("malformed")[0]
+
+
+def test_a_toml_syntax_error_names_the_file_line_and_cause(tmp_path):
+    from ingest.config_files import syntax_error_of
+
+    bad = tmp_path / "secrets.toml"
+    bad.write_text("[sources.slack]\naccess_token = 'xoxb-1-secret\n")
+    line = syntax_error_of(str(bad))
+    assert line is not None and line.startswith(f"{bad}, line 2, column ")
+    assert "xoxb-1-secret" not in line
+    bad.write_text("[sources.slack]\naccess_token = 'x'\n")
+    assert syntax_error_of(str(bad)) is None
 
 
 # -- destination credentials --------------------------------------------------------------

@@ -21,9 +21,13 @@ def test_default_selects_all_and_reads_member_channels():
 
 
 def test_selection_by_name_and_id_and_exclusions():
-    s = LoadSettings(channels=("#general", "C2", "old"), exclude_channels=("old",))
+    s = LoadSettings(channels=("#general", "C2", "C3"), exclude_channels=("old", "secret"),
+                     include_private=True)
+    with pytest.raises(ConfigError, match=r"both selected and excluded: #secret \(C3\)"):
+        plan_channels(CHANNELS, s)  # a contradiction, not a silent "exclude wins"
+    s = LoadSettings(channels=("#general", "C2", "old"), exclude_channels=("secret",))
     plan = plan_channels(CHANNELS, s)
-    assert [c["id"] for c in plan.selected] == ["C1", "C2"]
+    assert [c["id"] for c in plan.selected] == ["C1", "C2", "C4"]
     assert plan_channels(CHANNELS, LoadSettings(include_private=False)).readable_ids == ["C1", "C4"]
     assert plan_channels(CHANNELS, LoadSettings(exclude_archived=True)).readable_ids == ["C1", "C3"]
     joined = plan_channels(CHANNELS, LoadSettings(auto_join=True))
