@@ -26,19 +26,17 @@ from __future__ import annotations
 import json
 import logging
 import os
-import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from benchmarks import local_procs
 from benchmarks.common import QUIET_ENV, lower_bound, method_requests, ratio, reset_client_buckets
 from benchmarks.simproc import SimProcess
 
@@ -133,58 +131,19 @@ def _flow_once(workdir: Path, name: str, truth: Any, size: str) -> dict[str, Any
             "phases_s": summary.get("phases_s")}
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _wait_healthy(url: str, timeout: float) -> None:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        try:
-            with urllib.request.urlopen(f"{url}/health", timeout=2) as r:
-                if r.status == 200:
-                    return
-        except OSError:
-            pass
-        time.sleep(0.25)
-    raise TimeoutError(f"prefect server at {url} not healthy in {timeout:.0f}s")
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    """End a process this benchmark started and its children (its own session)."""
-    try:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=15)
-    except (ProcessLookupError, subprocess.TimeoutExpired):
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        proc.wait(timeout=5)
-
-
 @contextmanager
 def _prefect_stack(workdir: Path) -> Iterator[dict[str, Any]]:
     """`prefect server start` on a free loopback port (timed apart), the process pool,
     prefect.yaml's `slack-pipeline` deployed, and the README's worker."""
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
-    api = f"http://127.0.0.1:{_free_port()}/api"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
-    env.update({"PREFECT_HOME": str(workdir / "prefect-home"), "PREFECT_API_URL": api,
-                "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "1",
-                "PREFECT_LOGGING_LEVEL": "WARNING", "SLACK_INGEST_HOME": str(REPO),
-                "RUNTIME__LOG_LEVEL": "WARNING"})
+    api = f"http://127.0.0.1:{local_procs.free_port()}/api"
+    env = local_procs.prefect_env(workdir / "prefect-home", api, PREFECT_LOGGING_LEVEL="WARNING")
     procs: list[subprocess.Popen[bytes]] = []
 
     def start(args: list[str], log: str) -> subprocess.Popen[bytes]:
-        fh = open(workdir / log, "wb")  # noqa: SIM115 - closed with the process
-        proc = subprocess.Popen(args, env=env, cwd=REPO, stdout=fh, stderr=subprocess.STDOUT,
-                                start_new_session=True)
-        procs.append(proc)
-        return proc
+        procs.append(local_procs.start(args, env, workdir / log))
+        return procs[-1]
 
     def run(args: list[str]) -> None:
         subprocess.run(args, env=env, cwd=REPO, check=True, capture_output=True, timeout=120)
@@ -193,7 +152,7 @@ def _prefect_stack(workdir: Path) -> Iterator[dict[str, Any]]:
         t0 = time.perf_counter()
         start([str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port",
                api.rsplit(":", 1)[1].split("/")[0]], "server.log")
-        _wait_healthy(api, 120)
+        local_procs.wait_healthy(api, 120)
         server_start_s = time.perf_counter() - t0
         run([str(BIN / "prefect"), "work-pool", "create", POOL, "--type", "process"])
         run([str(BIN / "prefect"), "--no-prompt", "deploy", "--name", "slack-pipeline"])
@@ -203,7 +162,7 @@ def _prefect_stack(workdir: Path) -> Iterator[dict[str, Any]]:
             yield {"api": api, "server_start_s": server_start_s}
     finally:
         for proc in reversed(procs):
-            _stop(proc)
+            local_procs.stop(proc)
 
 
 def _worker_once(workdir: Path, name: str, truth: Any, size: str) -> dict[str, Any]:

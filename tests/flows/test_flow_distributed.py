@@ -7,18 +7,20 @@ its budget in any Slack minute."""
 from __future__ import annotations
 
 import json
-import os
-import signal
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from benchmarks.local_procs import free_port as _free_port
+from benchmarks.local_procs import prefect_env
+from benchmarks.local_procs import start as _start
+from benchmarks.local_procs import stop as _stop
+from benchmarks.local_procs import tail as _tail
+from benchmarks.local_procs import wait_healthy as _wait_healthy
 from ingest.pipeline import Target
 from ingest.simulator import METHOD_TIERS, TIER_RATES, SimulatorThread, Workspace
 from tests.integration.helpers import assert_matches_truth
@@ -29,60 +31,9 @@ POOL = "slack-ingest-pool"
 DEADLINE_S = 170.0
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _start(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    fh = open(log, "wb")  # noqa: SIM115 - closed with the process
-    return subprocess.Popen(args, env=env, cwd=REPO, stdout=fh, stderr=subprocess.STDOUT,
-                            start_new_session=True)
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    """End a process we started and everything it started (its own session)."""
-    if proc.poll() is None:
-        try:
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(timeout=15)
-        except (ProcessLookupError, subprocess.TimeoutExpired):
-            try:
-                os.killpg(proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            proc.wait(timeout=5)
-    else:  # the leader exited; its flow-run children may not have
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-
-
-def _wait_healthy(url: str, timeout: float) -> None:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        try:
-            with urllib.request.urlopen(f"{url}/health", timeout=2) as r:
-                if r.status == 200:
-                    return
-        except OSError:
-            pass
-        time.sleep(0.5)
-    raise TimeoutError(f"prefect server at {url} did not become healthy in {timeout:.0f}s")
-
-
 def _run(args: list[str], env: dict[str, str]) -> None:
     proc = subprocess.run(args, env=env, cwd=REPO, capture_output=True, text=True, timeout=90)
     assert proc.returncode == 0, f"{' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}"
-
-
-def _tail(path: Path, n: int = 40) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-n:])
-    except OSError:
-        return ""
 
 
 def _shard_results(flow_run_id: Any) -> list[dict[str, Any]]:
@@ -121,12 +72,7 @@ def test_shards_spread_over_two_workers_share_one_budget(tmp_path):
     started = time.monotonic()
     port = _free_port()
     api = f"http://127.0.0.1:{port}/api"
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("PREFECT_", "SOURCES__SLACK__"))}
-    env.update({"PREFECT_HOME": str(tmp_path / "prefect-home"), "PREFECT_API_URL": api,
-                "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "1",
-                "PREFECT_WORKER_QUERY_SECONDS": "1", "SLACK_INGEST_HOME": str(REPO),
-                "RUNTIME__LOG_LEVEL": "WARNING"})
+    env = prefect_env(tmp_path / "prefect-home", api, PREFECT_WORKER_QUERY_SECONDS="1")
     ws = Workspace.generate(size="small", seed=61)
     target = Target(duckdb_path=str(tmp_path / "warehouse.duckdb"),
                     pipelines_dir=str(tmp_path / "pipelines"))

@@ -12,7 +12,6 @@ so this test fails (pyproject.toml pins SQLAlchemy below 2.1).
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import time
@@ -21,20 +20,16 @@ from typing import Any
 
 import pytest
 
+from benchmarks.local_procs import free_port as _free_port
+from benchmarks.local_procs import prefect_env
+from benchmarks.local_procs import start as _start
+from benchmarks.local_procs import stop as _stop
+from benchmarks.local_procs import tail as _tail
+from benchmarks.local_procs import wait_healthy as _wait_healthy
 from ingest.pipeline import Target
 from ingest.simulator import SimulatorThread, Workspace
 from tests.flows.helpers import max_overlap
-from tests.flows.test_flow_distributed import (
-    POOL,
-    PREFECT,
-    REPO,
-    _free_port,
-    _run,
-    _start,
-    _stop,
-    _tail,
-    _wait_healthy,
-)
+from tests.flows.test_flow_distributed import POOL, PREFECT, _run
 from tests.integration.helpers import assert_matches_truth
 
 SLACK_INGEST = str(Path(sys.executable).parent / "slack-ingest")
@@ -102,13 +97,8 @@ def test_the_scheduler_starts_served_and_worker_runs_that_load_exactly(tmp_path)
     started = time.monotonic()
     port = _free_port()
     api = f"http://127.0.0.1:{port}/api"
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("PREFECT_", "SOURCES__SLACK__"))}
-    env.update({"PREFECT_HOME": str(tmp_path / "prefect-home"), "PREFECT_API_URL": api,
-                "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "1",
-                "PREFECT_WORKER_QUERY_SECONDS": "1", "PREFECT_RUNNER_POLL_FREQUENCY": "1",
-                "SLACK_INGEST_HOME": str(REPO), "RUNTIME__LOG_LEVEL": "WARNING",
-                "DLT_DATA_DIR": str(tmp_path / "dlt")})
+    env = prefect_env(tmp_path / "prefect-home", api, PREFECT_WORKER_QUERY_SECONDS="1",
+                      PREFECT_RUNNER_POLL_FREQUENCY="1", DLT_DATA_DIR=str(tmp_path / "dlt"))
     ws = Workspace.generate(size="tiny", seed=71)
     served = Target(duckdb_path=str(tmp_path / "served.duckdb"))
     worked = Target(duckdb_path=str(tmp_path / "worked.duckdb"),

@@ -124,3 +124,16 @@ def wait_for(predicate: Any, timeout: float, interval: float = 0.01) -> bool:
 # Small slices and frequent checkpoints, so interruptions land between committed slices.
 SLICED = {"SOURCES__SLACK__SLICE_ROWS": "1500", "SOURCES__SLACK__MAX_CONCURRENT_CHANNELS": "4",
           "SOURCES__SLACK__CHECKPOINT_PAGES": "2"}
+
+
+def message_count(db: Path) -> int:
+    """Rows in a DuckDB file's messages table (0 before the file or the table exists)."""
+    from ingest.pipeline import Target
+    from tests.integration.helpers import query
+
+    if not db.exists():
+        return 0
+    try:
+        return int(query(Target(duckdb_path=str(db)), "select count(*) from slack.messages")[0][0])
+    except Exception:  # noqa: BLE001 - no messages table yet
+        return 0

@@ -18,12 +18,12 @@ from ingest.dataset_states import collect_seed_states
 from ingest.pipeline import Target
 from ingest.simulator import SimulatorThread, Workspace
 from ingest.verify import compare_with_truth
-from tests.integration.helpers import query
 from tests.reliability.support import (
     assert_exact,
     assert_one_line_failure,
     cli_env,
     load_args,
+    message_count,
     requests_total,
     run_cli,
 )
@@ -46,21 +46,12 @@ def sim():
         yield s
 
 
-def _messages(db: Path) -> int:
-    if not db.exists():
-        return 0
-    try:
-        return int(query(Target(duckdb_path=str(db)), "select count(*) from slack.messages")[0][0])
-    except Exception:  # noqa: BLE001 - no messages table yet
-        return 0
-
-
 def _channel_states(db: Path) -> dict:
     """The per-channel progress committed to the destination (cursors, from_ts, threads)."""
     return collect_seed_states(Target(duckdb_path=str(db))) if db.exists() else {}
 
 
-def _kept_messages(line: str) -> int:
+def _keptmessage_count(line: str) -> int:
     match = re.search(r"kept ([\d,]+) messages", line)
     return int(match.group(1).replace(",", "")) if match else 0
 
@@ -79,9 +70,9 @@ def test_every_rerun_commits_something_and_reruns_converge(sim, tmp_path):
     history: list[tuple[int, int, str]] = []
     try:
         for _ in range(MAX_RUNS):
-            before, states_before = _messages(db), _channel_states(db)
+            before, states_before = message_count(db), _channel_states(db)
             proc = _run(sim, tmp_path, SHORT_BUDGET)
-            after, states_after = _messages(db), _channel_states(db)
+            after, states_after = message_count(db), _channel_states(db)
             if proc.returncode == 0:
                 history.append((0, after, ""))
                 break
@@ -100,7 +91,7 @@ def test_every_rerun_commits_something_and_reruns_converge(sim, tmp_path):
             assert "kept " in line and " in " + str(db) in line, line
             # the line is true: the messages it kept are in the file (every run re-reads
             # what followed the last committed checkpoint, so the count grows by less)
-            assert 0 < _kept_messages(line) <= after, (line, after)
+            assert 0 < _keptmessage_count(line) <= after, (line, after)
             # ... and it committed progress: more messages, or channels' checkpoints moved on
             # (rows past the last checkpoint were loaded before; this run got past them)
             assert (after > before or states_after != states_before

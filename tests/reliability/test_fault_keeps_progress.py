@@ -17,13 +17,12 @@ from pathlib import Path
 
 import pytest
 
-from ingest.pipeline import Target
 from ingest.simulator import SimulatorThread, Workspace
-from tests.integration.helpers import query
 from tests.reliability.support import (
     assert_one_line_failure,
     cli_argv,
     cli_env,
+    message_count,
     wait_for,
 )
 
@@ -61,15 +60,6 @@ def _loaded_packages(tmp: Path) -> int:
     return sum(1 for p in (tmp / "pipelines").glob("*/load/loaded/*") if p.is_dir())
 
 
-def _messages(db: Path) -> int:
-    if not db.exists():
-        return 0
-    try:
-        return int(query(Target(duckdb_path=str(db)), "select count(*) from slack.messages")[0][0])
-    except Exception:  # noqa: BLE001 - no messages table yet
-        return 0
-
-
 def _kept(line: str, db: Path) -> tuple[int, int]:
     """(messages, channels) a line says were kept in `db`."""
     match = re.search(r"kept ([\d,]+) messages and ([\d,]+) channel(?:'s|s') progress in (\S+);",
@@ -91,7 +81,7 @@ def test_a_run_that_fails_keeps_its_time_slices_and_says_so(sim, tmp_path):
         # a slice is committed by time, long before the load could end
         assert wait_for(lambda: _loaded_packages(tmp_path) >= 2 or p.poll() is not None, 60)
         assert p.poll() is None, "the run ended before a slice was committed by time"
-        committed = _messages(db)
+        committed = message_count(db)
         assert committed > 0
         sim.set_faults("http503=1")  # Slack goes down for longer than the retry budget
         proc = _finish(p)
@@ -101,7 +91,7 @@ def test_a_run_that_fails_keeps_its_time_slices_and_says_so(sim, tmp_path):
                                    secrets=(TOKEN,))
     kept, channels = _kept(line, db)
     # what the line claims is in the file, including what was fetched since the last slice
-    assert committed <= kept == _messages(db), (committed, kept, line)
+    assert committed <= kept == message_count(db), (committed, kept, line)
     assert channels > 0
     assert kept < sim.workspace.truth().message_count()
 
@@ -116,7 +106,7 @@ def test_ctrl_c_before_anything_was_committed_says_nothing_was_kept(sim, tmp_pat
     line = assert_one_line_failure(proc, 130, "interrupted: nothing was loaded by this run",
                                    secrets=(TOKEN,))
     assert "kept" not in line
-    assert _messages(tmp_path / "w.duckdb") == 0
+    assert message_count(tmp_path / "w.duckdb") == 0
 
 
 def test_ctrl_c_after_a_commit_says_what_was_kept(sim, tmp_path):
@@ -130,4 +120,4 @@ def test_ctrl_c_after_a_commit_says_what_was_kept(sim, tmp_path):
                                    secrets=(TOKEN,))
     kept, channels = _kept(line, db)
     # a load the signal cut short may have written rows it does not count as kept
-    assert 0 < kept <= _messages(db) and channels > 0, (kept, line)
+    assert 0 < kept <= message_count(db) and channels > 0, (kept, line)
