@@ -132,7 +132,7 @@ HEADLINES = {
     "latency": ("msgs_per_s", "speedup_64"),
     "throughput": ("fast_msgs_per_s", "dict_msgs_per_s", "throughput_ratio"),
     "memory": ("peak_rss_mb", "memory_growth"),
-    "prefect_overhead": ("flow_wall_s", "cli_wall_s", "overhead_ratio"),
+    "prefect_overhead": ("flow_wall_s", "cli_wall_s", "overhead_ratio", "worker_ratio"),
 }
 
 
