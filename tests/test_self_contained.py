@@ -1,4 +1,4 @@
-"""A user's clone has no ../shared beside it: nothing in the project may read it."""
+"""A user's clone has no shared folder beside it: nothing in the project may read one."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-# a path built to the folder beside the repository: "../shared", parents[n] / "shared", ...
-OUTSIDE = re.compile(r"""\.\./shared|/\s*["']shared["']|["']shared["']\s*/""")
+# a path built to the folder beside the repository: a relative one, parents[n] / "shared", ...
+OUTSIDE = re.compile(r"""\.\.[/\\]shared|/\s*["']shared["']|["']shared["']\s*/""")
 
 
 def test_no_code_reads_the_shared_folder_beside_the_repo():
