@@ -269,6 +269,11 @@ class HistoryFanout:
         # without this a big channel can fail in the same stretch run after run.
         marks: list[tuple[str, asyncio.Task[None] | None]] = []
         contiguous = False
+        # Threads whose replies were all handed over by the last checkpoint (or an earlier
+        # window). A salvaged checkpoint may record only these and the ones it claims: a
+        # parent seen on a page that was cut short would otherwise be recorded as known,
+        # and the next run would never fetch its replies.
+        settled_threads: set[str] = set()
 
         def ok(task: asyncio.Task[None] | None) -> bool:
             return task is None or (task.done() and not task.cancelled()
@@ -286,7 +291,9 @@ class HistoryFanout:
             unfinished = {ts for ts, task in marks[done:] if task is not None}
             if any(ts_to_micros(ts) >= micros[lo] for ts in unfinished):
                 return  # not newest-first after all: nothing safe to claim
-            threads = {k: v for k, v in seen_threads.items() if k not in unfinished}
+            claimed = {ts for ts, _ in marks[:done]}
+            threads = {k: v for k, v in seen_threads.items()
+                       if k in settled_threads or k in claimed}
             checkpoint(running, contiguous=True, min_seen=marks[lo][0], max_seen=marks[hi][0],
                        complete=False, start=s.oldest_ts)
             await self._put(("checkpoint", cid, running.to_dict(threads)))
@@ -310,6 +317,7 @@ class HistoryFanout:
                 for window in windows:
                     contiguous = extends_down(state, window)
                     marks.clear()
+                    settled_threads = set(seen_threads)
                     # A window over rows loaded before: remember what exists now, so rows that
                     # vanished (deleted in Slack) can be marked after the load.
                     recheck_hi = _recheck_top(state, window)
@@ -366,6 +374,7 @@ class HistoryFanout:
                                        complete=False, start=s.oldest_ts)
                             await self._put(("checkpoint", cid, running.to_dict(seen_threads)))
                             marks.clear()
+                            settled_threads = set(seen_threads)
                             if self.failure is not None:
                                 raise _Drained()
                     await settle()
