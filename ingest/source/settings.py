@@ -79,7 +79,7 @@ EARLIEST_DATE = "2009-01-01"
 FLAGS = {"time_scale": "--time-scale", "lookback_days": "--lookback-days",
          "start_date": "--start-date", "end_date": "--end-date", "channels": "--channel",
          "exclude_channels": "--exclude-channel", "base_url": "--base-url",
-         "profile": "--profile"}
+         "profile": "--profile", "max_retry_wait_s": "--max-retry-wait"}
 
 
 def where_set(name: str) -> str:
