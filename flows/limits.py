@@ -36,11 +36,20 @@ def ensure_tag_limit(tag: str, limit: int) -> None:
 
 def ensure_global_limit(name: str, limit: int, slot_decay_per_second: float | None = None
                         ) -> None:
+    """Create or update a global concurrency limit. Prefect's upsert reads, then creates:
+    two runs starting at once (a served flow and a worker's run firing on the same minute)
+    both find none and the slower create fails with ObjectAlreadyExists; then it exists,
+    and the upsert again updates it."""
     from prefect.client.orchestration import get_client
+    from prefect.exceptions import ObjectAlreadyExists
 
     with get_client(sync_client=True) as client:
-        client.upsert_global_concurrency_limit_by_name(
-            name, int(limit), slot_decay_per_second=slot_decay_per_second)
+        try:
+            client.upsert_global_concurrency_limit_by_name(
+                name, int(limit), slot_decay_per_second=slot_decay_per_second)
+        except ObjectAlreadyExists:
+            client.upsert_global_concurrency_limit_by_name(
+                name, int(limit), slot_decay_per_second=slot_decay_per_second)
 
 
 def read_global_limit(name: str) -> Any | None:

@@ -125,3 +125,32 @@ def test_summary_markdown_lists_shards_methods_and_skips():
     assert "| C9 | the token is not a member |" in md
     assert "conversations.history" in md
     assert artifact_key("summary", Target(dataset="Raw_Slack")) == "slack-ingest-summary-raw-slack"
+
+
+@pytest.mark.parametrize("round_", range(3))
+def test_limits_created_by_runs_starting_at_once(round_):
+    """A served flow and a worker's run firing on the same minute both create the budget and
+    DuckDB limits: neither may fail with ObjectAlreadyExists (prefect's upsert is read, then
+    create)."""
+    import threading
+    import uuid
+
+    from flows.limits import ensure_global_limit, read_global_limit
+
+    name = f"race-{uuid.uuid4().hex[:8]}"
+    start, errors = threading.Barrier(6), []
+
+    def create() -> None:
+        start.wait()
+        try:
+            ensure_global_limit(name, 3)
+        except Exception as exc:  # noqa: BLE001 - collected for the assertion
+            errors.append(repr(exc))
+
+    threads = [threading.Thread(target=create) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    assert int(read_global_limit(name).limit) == 3
