@@ -519,7 +519,9 @@ async def test_lost_connection_to_a_server_that_answered_is_retried_as_an_outage
         client_module._ANSWERED.discard(base_url)
     assert info.value.code == "connection_error"
     assert info.value.attempts > 6  # past the few attempts an unknown URL gets
-    assert 0.3 <= info.value.waited_s < 1.0
+    # retried for about the whole budget (it is real time since the first failure; the
+    # sleeps sum to a little less: each attempt takes time too)
+    assert 0.2 <= info.value.waited_s < 1.0
     assert_clean(info.value)
 
 
