@@ -105,8 +105,7 @@ async def _ours(sim: SimProcess, profile: str, time_scale: float,
 
 def _engine(sim: SimProcess, profile: str, time_scale: float,
             channel_ids: list[str]) -> FetchResult:
-    from ingest.source import LoadSettings
-    from ingest.source.fanout import HistoryFanout
+    from ingest.source import HistoryFanout, LoadSettings
 
     settings = LoadSettings(base_url=sim.base_url, profile=profile, time_scale=time_scale,
                             lookback_days=36500.0, max_concurrent_channels=CHANNEL_CONCURRENCY,

@@ -27,9 +27,9 @@ from typing import Any
 
 import duckdb
 
-from ingest.pipeline import Target
+from ingest.load.run import Target
+from ingest.load.verify import compare_with_truth
 from ingest.simulator import SimulatorThread, Workspace
-from ingest.verify import compare_with_truth
 
 FAULTS = "http500=0.2,http503=0.1,reset=0.1,badjson=0.05"
 TIME_SCALE = 60.0
@@ -48,7 +48,7 @@ def _env(pipelines: Path, budget_s: float | None) -> dict[str, str]:
 
 
 def _run(sim: Any, db: Path, env: dict[str, str]) -> subprocess.CompletedProcess:
-    args = [sys.executable, "-m", "ingest.cli", "run", "--base-url", sim.base_url,
+    args = [sys.executable, "-m", "slack_ingest", "run", "--base-url", sim.base_url,
             "--profile", "unlimited", "--time-scale", str(TIME_SCALE), "--duckdb-path", str(db),
             "--quiet"]
     return subprocess.run(args, cwd=db.parent, env=env, capture_output=True, text=True,

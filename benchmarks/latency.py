@@ -60,8 +60,7 @@ def _levels(sim: SimProcess, windows: int) -> dict[str, Any]:
 
 
 def _engine(sim: SimProcess, ids: list[str], in_flight: int) -> dict[str, Any]:
-    from ingest.source import LoadSettings
-    from ingest.source.fanout import HistoryFanout
+    from ingest.source import HistoryFanout, LoadSettings
 
     settings = LoadSettings(base_url=sim.base_url, profile="unlimited", lookback_days=36500.0,
                             max_concurrent_channels=in_flight,

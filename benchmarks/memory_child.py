@@ -2,7 +2,7 @@
 
 `python -m benchmarks.memory_child --size medium`: starts the simulator in its own child
 process (its memory is not counted), loads the workspace into a temporary DuckDB file with
-`ingest.pipeline.run_load` (fast path, limits off) and prints `peak_rss_mb` (psutil polled
+`ingest.load.run.run_load` (fast path, limits off) and prints `peak_rss_mb` (psutil polled
 every 20 ms), `baseline_rss_mb` (after imports, before the load), `messages`, `elapsed_s`.
 Not `ru_maxrss`: Linux keeps it across fork+exec, so it would report the parent's peak.
 """
@@ -78,7 +78,7 @@ def measure(size: str, seed: int = 0, duckdb_memory_limit: str | None = None
     import dlt  # noqa: F401 - imported before the baseline, as a load would
 
     from benchmarks.simproc import SimProcess
-    from ingest.pipeline import Target, run_load
+    from ingest.load.run import Target, run_load
     from ingest.source import LoadSettings
 
     with tempfile.TemporaryDirectory(prefix="bench-memory-") as tmp, \

@@ -5,7 +5,7 @@ Every run loads the simulator's workspace (`medium`; `--quick`: `small`; profile
 `internal`, time scale 60, a fresh simulator in its own process per run) into a fresh
 DuckDB file, side by side in one process run:
 
-- `cli_wall_s`: what `slack-ingest run` does (`ingest.pipeline.run_load`, one pipeline);
+- `cli_wall_s`: what `slack-ingest run` does (`ingest.load.run.run_load`, one pipeline);
 - `flow_wall_s`: `flows.pipeline.slack_pipeline` in this process with 4 shards (max
   concurrency 4): planning, metadata, users and 4 history shards as Prefect tasks, the
   budget lease, the DuckDB writer lock, artifacts and the summary;
@@ -49,20 +49,20 @@ POOL = "slack-ingest-pool"
 
 
 def _target(workdir: Path, name: str) -> Any:
-    from ingest.pipeline import Target
+    from ingest.load.run import Target
 
     return Target(duckdb_path=str(workdir / f"{name}.duckdb"), dataset="slack",
                   pipelines_dir=str(workdir / f"{name}-pipelines"))
 
 
 def _exact(target: Any, truth: Any) -> bool:
-    from ingest.verify import compare_with_truth
+    from ingest.load.verify import compare_with_truth
 
     return bool(compare_with_truth(target, truth)["ok"])
 
 
 def _cli_once(workdir: Path, name: str, truth: Any, size: str) -> dict[str, Any]:
-    from ingest.pipeline import run_load
+    from ingest.load.run import run_load
     from ingest.source import LoadSettings
 
     reset_client_buckets()

@@ -4,7 +4,7 @@ Full runs read every `CHANNEL_STRIDE`-th readable channel of `medium` (sorted by
 a quarter of its messages): dlt's dict path loads ~300-700 messages/s here, and the whole
 of `medium` would take it ~10 minutes. Quick runs read all of `small`.
 
-1. end to end: `ingest.pipeline.run_load` (fetch from the simulator + extract + normalize +
+1. end to end: `ingest.load.run.run_load` (fetch from the simulator + extract + normalize +
    load, every resource) with `fast_path=True` and `fast_path=False` on the same workspace,
    limits and latency off. `*_msgs_per_s` = messages loaded / elapsed.
 2. pipeline only: the same messages fetched once into memory (not timed), then only dlt's
@@ -35,7 +35,7 @@ BATCH_ROWS = 5000
 
 def _end_to_end(sim: SimProcess, fast: bool, workdir: Path,
                 channel_ids: list[str]) -> dict[str, Any]:
-    from ingest.pipeline import Target, run_load
+    from ingest.load.run import Target, run_load
     from ingest.source import LoadSettings
 
     name = "fast" if fast else "dict"
@@ -68,7 +68,7 @@ def _pipeline_only(blob: bytes, fast: bool, workdir: Path) -> dict[str, Any]:
     import dlt
     import duckdb
 
-    from ingest.source.arrow import COLUMN_HINTS, message_to_row, messages_to_arrow
+    from ingest.source import COLUMN_HINTS, message_to_row, messages_to_arrow
 
     rows: list[dict[str, Any]] = orjson.loads(blob)
     name = "fast" if fast else "dict"

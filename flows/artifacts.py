@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from ingest.pipeline import Target
+from ingest.load.run import Target
 
 
 def artifact_key(kind: str, target: Target) -> str:

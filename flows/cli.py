@@ -15,8 +15,8 @@ from typing import Annotated, Any
 
 import typer
 
-from ingest.cli_guard import fail, guarded
-from ingest.cli_options import (
+from ingest.cli.guard import fail, guarded
+from ingest.cli.options import (
     ArchivedOpt,
     BaseUrlOpt,
     ChannelsOpt,
@@ -194,7 +194,7 @@ def run_cmd(
         from flows.secrets import set_explicit_token
 
         if token:
-            from ingest.source.settings import check_token
+            from ingest.source import check_token
 
             set_explicit_token(check_token(token))
         from flows.pipeline import slack_pipeline

@@ -10,9 +10,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from ingest.pipeline import Target
-from ingest.source import LoadSettings
-from ingest.source.settings import ConfigError
+from ingest.load.run import Target
+from ingest.source import ConfigError, LoadSettings
 
 
 def settings_to_params(settings: LoadSettings) -> dict[str, Any]:
@@ -42,8 +41,8 @@ def resolve(settings_overrides: dict[str, Any], target_overrides: dict[str, Any]
             ) -> tuple[LoadSettings, Target]:
     """Settings and target as `slack-ingest run` resolves them (flags > env > .dlt > defaults),
     checked up front: a user mistake raises ConfigError with one line."""
-    from ingest.config import resolve_settings, resolve_target
-    from ingest.pipeline import check_target
+    from ingest.config.resolve import resolve_settings, resolve_target
+    from ingest.load.run import check_target
 
     clean = {k: v for k, v in settings_overrides.items() if v is not None}
     for key in ("channels", "exclude_channels"):

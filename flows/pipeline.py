@@ -10,7 +10,7 @@ so it asks the Prefect server for no slot per task).
 Distributed (`shard_deployment="slack_shard/slack-shard"`, opt-in): each shard becomes a
 flow run of that deployment, picked up by any worker of the work pool, held to the
 `slack-history` tag concurrency limit; the processes split the Slack budget through a
-lease on the Prefect server (flows.budget). The parent run holds a worker slot while it
+lease on the Prefect server (flows.budget_lease). The parent run holds a worker slot while it
 waits, so the pool needs `1 + max_concurrency` slots for shards to run in parallel.
 """
 
@@ -26,7 +26,14 @@ from prefect import flow, get_run_logger
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows.artifacts import artifact_key
-from flows.budget import budget_lease, budget_limit_name, budget_slots, slots_per_process
+from flows.budget_lease import budget_lease, budget_limit_name, budget_slots, slots_per_process
+from flows.concurrency import (
+    HISTORY_TAG,
+    ensure_load_lock,
+    ensure_tag_limit,
+    hold_writer,
+    load_lock,
+)
 from flows.config import (
     resolve,
     settings_from_params,
@@ -34,17 +41,10 @@ from flows.config import (
     target_from_params,
     target_to_params,
 )
-from flows.errors import exception_of, explain_line, is_fatal, notify_failure
-from flows.limits import (
-    HISTORY_TAG,
-    ensure_load_lock,
-    ensure_tag_limit,
-    hold_writer,
-    load_lock,
-)
+from flows.failures import exception_of, explain_line, is_fatal, notify_failure
+from flows.pending import settle_pending
 from flows.progress import ProgressBoard
 from flows.sharding import assign_shards
-from flows.state import settle_pending
 from flows.tasks import (
     DEFAULT_BACKOFF_S,
     RETRIES,
@@ -54,7 +54,7 @@ from flows.tasks import (
     load_channels,
     retry_options,
 )
-from ingest.dataset_states import collect_seed_states
+from ingest.load.dataset_states import collect_seed_states
 
 POLL_S = 1.0
 SHARD_RESULT_MARK = "slack-ingest shard result"
@@ -133,8 +133,8 @@ def slack_pipeline(
     config (`.dlt/config.toml`, environment) as for `slack-ingest run`. The token comes
     from a Prefect Secret block or dlt secrets, never from a parameter."""
     from flows.secrets import get_token
-    from ingest.preflight import preflight
-    from ingest.source.settings import ConfigError
+    from ingest.load.preflight import preflight
+    from ingest.source import ConfigError
 
     started = time.monotonic()
     if shards < 1 or max_concurrency < 1 or retries < 0:

@@ -45,8 +45,8 @@ def _from_block(name: str) -> str | None:
 
 def get_token() -> str:
     """The Slack token for this run; ConfigError (one line) when there is none."""
-    from ingest.config import resolve_token
-    from ingest.source.settings import check_token
+    from ingest.config.resolve import resolve_token
+    from ingest.source import check_token
 
     token = _explicit[0] if _explicit else _from_block(secret_block_name())
     if not token:

@@ -3,7 +3,7 @@
 
 Tasks take only plain, non-secret data (settings and target as dicts, channel ids) and
 read the token where they run. Each writes through its own dlt pipeline of the one
-dataset; with DuckDB the load step takes the writer lock (flows.limits).
+dataset; with DuckDB the load step takes the writer lock (flows.concurrency).
 """
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 from prefect.tasks import exponential_backoff
 
+from flows.concurrency import load_lock
 from flows.config import settings_from_params, target_from_params
-from flows.errors import retry_transient
-from flows.limits import load_lock
+from flows.failures import retry_transient
 from flows.secrets import get_token
 from flows.sharding import shard_name
 
@@ -32,8 +32,8 @@ EAGER_MODULES = (
     "numpy", "pandas", "pyarrow", "duckdb", "dlt",
     "dlt.common.libs.pyarrow", "dlt.destinations.impl.duckdb.duck",
     "dlt.destinations.impl.duckdb.sql_client", "dlt.destinations.insert_job_client",
-    "ingest.pipeline", "ingest.source", "ingest.source.resources", "ingest.dataset_states",
-    "ingest.preflight", "flows.budget", "flows.state", "flows.progress", "flows.artifacts",
+    "ingest.load.run", "ingest.source", "ingest.source.resources", "ingest.load.dataset_states",
+    "ingest.load.preflight", "flows.budget_lease", "flows.pending", "flows.progress", "flows.artifacts",
 )
 for _name in EAGER_MODULES:
     importlib.import_module(_name)
@@ -80,10 +80,10 @@ def _load(settings: dict[str, Any], target: dict[str, Any], *, shard: str,
           resources: tuple[str, ...], channel_ids: list[str] | None = None,
           seeds: dict[str, dict[str, Any]] | None = None, progress: Any = None,
           budget: dict[str, Any] | None = None) -> dict[str, Any]:
-    from flows.budget import apply_share, budget_lease
-    from flows.state import settle_pending
-    from ingest.dataset_states import collect_seed_states
-    from ingest.pipeline import run_load
+    from flows.budget_lease import apply_share, budget_lease
+    from flows.pending import settle_pending
+    from ingest.load.dataset_states import collect_seed_states
+    from ingest.load.run import run_load
 
     s = settings_from_params(settings)
     t = target_from_params(target)
@@ -112,8 +112,7 @@ def _load(settings: dict[str, Any], target: dict[str, Any], *, shard: str,
 @task(name="get_resources", **RETRY_OPTIONS)
 def get_resources(settings: dict[str, Any]) -> dict[str, Any]:
     """Channels to read (ids, sorted) and channels skipped, with why."""
-    from ingest.source import LoadProgress
-    from ingest.source.resources import SlackContext
+    from ingest.source import LoadProgress, SlackContext
 
     s = settings_from_params(settings)
     plan = SlackContext(get_token(), s, LoadProgress()).plan()

@@ -18,7 +18,7 @@ SAMPLES = Path(__file__).resolve().parent / "fixtures" / "slack-samples"
 
 @pytest.fixture
 def target(tmp_path):
-    from ingest.pipeline import Target
+    from ingest.load.run import Target
 
     return Target(duckdb_path=str(tmp_path / "warehouse.duckdb"), dataset="slack",
                   pipelines_dir=str(tmp_path / "pipelines"))

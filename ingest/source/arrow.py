@@ -46,7 +46,7 @@ SCHEMA = pa.schema(
 )
 
 # dlt column hints: JSON columns are stored as JSON (duckdb JSON, BigQuery JSON).
-# `is_deleted`/`deleted_at` are set by deletion reconciliation (ingest/reconcile.py).
+# `is_deleted`/`deleted_at` are set by deletion reconciliation (ingest/source/reconcile.py).
 COLUMN_HINTS: dict[str, dict[str, Any]] = {
     **{f: {"data_type": "json", "nullable": True} for f in (*JSON_FIELDS, "extra")},
     "ts_at": {"data_type": "timestamp", "nullable": True},

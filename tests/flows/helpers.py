@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ingest.pipeline import Target
+from ingest.load.run import Target
 
 
 def flow_kwargs(sim: Any, target: Target, **kw: Any) -> dict[str, Any]:

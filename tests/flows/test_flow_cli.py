@@ -11,7 +11,7 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from flows.cli import flow_app
-from ingest.pipeline import Target
+from ingest.load.run import Target
 from ingest.simulator import SimulatorThread, Workspace
 from tests.integration.helpers import assert_matches_truth
 

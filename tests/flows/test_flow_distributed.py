@@ -21,7 +21,7 @@ from benchmarks.local_procs import start as _start
 from benchmarks.local_procs import stop as _stop
 from benchmarks.local_procs import tail as _tail
 from benchmarks.local_procs import wait_healthy as _wait_healthy
-from ingest.pipeline import Target
+from ingest.load.run import Target
 from ingest.simulator import METHOD_TIERS, TIER_RATES, SimulatorThread, Workspace
 from tests.integration.helpers import assert_matches_truth
 

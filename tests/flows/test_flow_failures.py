@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-import ingest.pipeline
-from ingest.pipeline import Target
+import ingest.load.run
+from ingest.load.run import Target
 from ingest.simulator import SimulatorThread, Workspace
 from ingest.slack import SlackAuthError
 from tests.flows.helpers import run_flow
@@ -37,7 +37,7 @@ def tiny(tmp_path, token_env):
 def _fail_load_step_once(monkeypatch, calls: Counter) -> None:
     """The victim shard's first attempt extracts and normalizes, then its load step fails:
     a normalized package stays pending."""
-    real = ingest.pipeline.run_load
+    real = ingest.load.run.run_load
 
     def flaky(token: str, settings: Any, target: Any, *, shard: str | None = None,
               load_lock: Any = None, **kw: Any) -> Any:
@@ -56,7 +56,7 @@ def _fail_load_step_once(monkeypatch, calls: Counter) -> None:
 
         return real(token, settings, target, shard=shard, load_lock=lock, **kw)
 
-    monkeypatch.setattr(ingest.pipeline, "run_load", flaky)
+    monkeypatch.setattr(ingest.load.run, "run_load", flaky)
 
 
 def test_transient_failure_retries_and_succeeds(tiny, monkeypatch):
@@ -75,14 +75,14 @@ def test_transient_failure_retries_and_succeeds(tiny, monkeypatch):
 def test_failed_load_is_finished_by_the_next_run(tiny, monkeypatch):
     ws, sim, target = tiny
     calls: Counter = Counter()
-    real = ingest.pipeline.run_load
+    real = ingest.load.run.run_load
     _fail_load_step_once(monkeypatch, calls)
     from flows.pipeline import ShardFailed
 
     with pytest.raises(ShardFailed, match="simulated destination outage"):
         run_flow(sim, target, shards=2, max_concurrency=2, retries=0)
     assert calls[VICTIM] == 1
-    monkeypatch.setattr(ingest.pipeline, "run_load", real)
+    monkeypatch.setattr(ingest.load.run, "run_load", real)
     import dlt
 
     pending = dlt.attach(target.pipeline_name(VICTIM), pipelines_dir=target.pipelines_dir)
@@ -97,7 +97,7 @@ def test_failed_load_is_finished_by_the_next_run(tiny, monkeypatch):
 def test_fatal_error_in_a_task_is_not_retried(tiny, monkeypatch):
     _, sim, target = tiny
     calls: Counter = Counter()
-    real = ingest.pipeline.run_load
+    real = ingest.load.run.run_load
 
     def revoked(token: str, settings: Any, target: Any, *, shard: str | None = None,
                 **kw: Any) -> Any:
@@ -106,7 +106,7 @@ def test_fatal_error_in_a_task_is_not_retried(tiny, monkeypatch):
             raise SlackAuthError("conversations.history", "token_revoked")
         return real(token, settings, target, shard=shard, **kw)
 
-    monkeypatch.setattr(ingest.pipeline, "run_load", revoked)
+    monkeypatch.setattr(ingest.load.run, "run_load", revoked)
     started = time.monotonic()
     with pytest.raises(SlackAuthError):
         run_flow(sim, target, shards=2, max_concurrency=2, retry_backoff_s=60.0)
@@ -117,7 +117,7 @@ def test_fatal_error_in_a_task_is_not_retried(tiny, monkeypatch):
 def test_bad_token_fails_fast_with_a_clear_message(tiny, token_env, caplog):
     _, sim, target = tiny
     token_env("xoxb-not-a-token-the-simulator-knows")
-    from ingest.errors import explain
+    from ingest.load.explain import explain
 
     started = time.monotonic()
     with pytest.raises(SlackAuthError) as info:

@@ -12,8 +12,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 MUST_BE_LOADED = ("pandas", "pyarrow", "duckdb", "dlt", "dlt.common.libs.pyarrow",
-                  "dlt.destinations.impl.duckdb.sql_client", "ingest.pipeline",
-                  "ingest.source", "ingest.dataset_states")
+                  "dlt.destinations.impl.duckdb.sql_client", "ingest.load.run",
+                  "ingest.source", "ingest.load.dataset_states")
 
 
 def test_importing_the_flow_imports_the_heavy_modules_up_front():

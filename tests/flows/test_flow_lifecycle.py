@@ -3,7 +3,7 @@ the dataset); mutations and a new channel afterwards are loaded exactly."""
 
 from __future__ import annotations
 
-from ingest.pipeline import Target
+from ingest.load.run import Target
 from ingest.simulator import SimulatorThread, Workspace
 from tests.flows.helpers import run_flow
 from tests.integration.helpers import assert_matches_truth

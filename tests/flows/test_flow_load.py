@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from ingest.pipeline import Target
+from ingest.load.run import Target
+from ingest.load.verify import compare_with_truth
 from ingest.simulator import SimulatorThread, Workspace
-from ingest.verify import compare_with_truth
 from tests.flows.helpers import max_overlap, run_flow, shard_intervals
 
 LIMIT = 2

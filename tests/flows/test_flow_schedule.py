@@ -26,7 +26,7 @@ from benchmarks.local_procs import start as _start
 from benchmarks.local_procs import stop as _stop
 from benchmarks.local_procs import tail as _tail
 from benchmarks.local_procs import wait_healthy as _wait_healthy
-from ingest.pipeline import Target
+from ingest.load.run import Target
 from ingest.simulator import SimulatorThread, Workspace
 from tests.flows.helpers import max_overlap
 from tests.flows.test_flow_distributed import POOL, PREFECT, _run

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from prefect.blocks.abstract import NotificationBlock
 
-from ingest.pipeline import Target
+from ingest.load.run import Target
 from ingest.simulator import SimulatorThread, Workspace
 from ingest.slack import SlackAuthError
 from tests.flows.helpers import run_flow

@@ -7,11 +7,11 @@ import math
 
 import pytest
 
-from flows.budget import apply_share, min_burst, shared_limits, slots_per_process
+from flows.budget_lease import apply_share, min_burst, shared_limits, slots_per_process
 from flows.config import settings_from_params, settings_to_params, target_from_params
-from flows.errors import is_fatal
+from flows.failures import is_fatal
 from flows.sharding import assign_shards, shard_of
-from ingest.pipeline import Target
+from ingest.load.run import Target
 from ingest.slack import (
     TIER_RATES,
     SlackAuthError,
@@ -135,7 +135,7 @@ def test_limits_created_by_runs_starting_at_once(round_):
     import threading
     import uuid
 
-    from flows.limits import ensure_global_limit, read_global_limit
+    from flows.concurrency import ensure_global_limit, read_global_limit
 
     name = f"race-{uuid.uuid4().hex[:8]}"
     start, errors = threading.Barrier(6), []

@@ -6,9 +6,9 @@ from typing import Any
 
 import duckdb
 
-from ingest.pipeline import LoadResult, Target, run_load
+from ingest.load.run import LoadResult, Target, run_load
+from ingest.load.verify import compare_with_truth
 from ingest.source import LoadSettings
-from ingest.verify import compare_with_truth
 
 
 def settings_for(sim: Any, **kw: Any) -> LoadSettings:

@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from ingest.pipeline import Target, apply_destination_hints, make_pipeline, run_load
+from ingest.load.run import Target, apply_destination_hints, make_pipeline, run_load
 from ingest.simulator import SimulatorThread, Workspace
 from ingest.source import make_source
 from tests.integration.helpers import settings_for

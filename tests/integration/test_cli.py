@@ -35,7 +35,7 @@ def cli(args: list[str], cwd: Path, token: str | None = SECRET, extra_env: dict 
     if token is not None:
         env["SOURCES__SLACK__ACCESS_TOKEN"] = token
     env.update(extra_env or {})
-    return subprocess.run([sys.executable, "-m", "ingest.cli", *args], cwd=cwd, env=env,
+    return subprocess.run([sys.executable, "-m", "slack_ingest", *args], cwd=cwd, env=env,
                           capture_output=True, text=True, timeout=timeout)
 
 
@@ -106,7 +106,7 @@ def test_run_loads_and_writes_summary(sim, tmp_path):
     truth = sim.workspace.truth()
     assert doc["row_counts"]["messages"] >= len(truth.messages)
     assert "Load summary" in proc.stdout
-    from ingest.pipeline import Target
+    from ingest.load.run import Target
     from tests.integration.helpers import assert_matches_truth
 
     assert_matches_truth(Target(duckdb_path=str(db)), truth)
@@ -129,7 +129,7 @@ def test_help_on_every_command(tmp_path):
 def test_simulate_command_then_run_against_it(tmp_path):
     port = _closed_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("SOURCES__SLACK")}
-    server = subprocess.Popen([sys.executable, "-m", "ingest.cli", "simulate", "--port", str(port),
+    server = subprocess.Popen([sys.executable, "-m", "slack_ingest", "simulate", "--port", str(port),
                                "--size", "tiny", "--seed", "4", "--token", SECRET],
                               cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                               text=True)
@@ -139,7 +139,7 @@ def test_simulate_command_then_run_against_it(tmp_path):
         proc = cli(["run", "--base-url", f"http://127.0.0.1:{port}/api/", "--profile", "unlimited",
                     "--duckdb-path", str(tmp_path / "w.duckdb")], tmp_path)
         assert proc.returncode == 0, proc.stderr
-        from ingest.pipeline import Target
+        from ingest.load.run import Target
         from tests.integration.helpers import assert_matches_truth
 
         truth = Workspace.generate(size="tiny", seed=4, token=SECRET).truth()
@@ -159,7 +159,7 @@ def test_simulate_bad_input(tmp_path):
 def test_plain_run_continues_from_the_flow_shards_cursors(tmp_path):
     """Shard pipelines (as the Prefect flow runs them) load the workspace; a plain `run`
     afterwards reads their committed cursors instead of reloading every history and thread."""
-    from ingest.pipeline import Target, run_load
+    from ingest.load.run import Target, run_load
     from ingest.source import LoadSettings
     from tests.integration.helpers import assert_matches_truth
 

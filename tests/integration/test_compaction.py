@@ -5,7 +5,7 @@ groups."""
 
 from __future__ import annotations
 
-from ingest.pipeline import Target
+from ingest.load.run import Target
 from ingest.simulator import SimulatorThread, Workspace
 from tests.integration.helpers import assert_matches_truth, load, query
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dlt
 
-from ingest.pipeline import Target
+from ingest.load.run import Target
 from ingest.simulator import SimulatorThread, Workspace
 from ingest.source import slack_source
 from tests.integration.helpers import assert_matches_truth

@@ -17,7 +17,7 @@ With FLAKY_DESTINATION_WHILE=<path> the failures happen only while that file exi
 test can take the warehouse down in the middle of a run.
 
 The test process runs the CLI as `python -c "import tests.reliability.flaky_destination;
-from ingest.cli import main; main()" run ...` (support.run_cli(preload=...)).
+from slack_ingest.cli import main; main()" run ...` (support.run_cli(preload=...)).
 """
 
 from __future__ import annotations

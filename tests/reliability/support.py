@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ingest.pipeline import Target
+from ingest.load.run import Target
 from tests.integration.helpers import assert_matches_truth, query
 
 REPO = Path(__file__).resolve().parents[2]
@@ -41,11 +41,11 @@ def cli_env(token: str | None, pipelines_dir: Path | None = None,
 
 
 def cli_argv(args: list[str], preload: str | None = None) -> list[str]:
-    """`python -m ingest.cli ARGS`, or with a module imported first (a test hook such as
+    """`python -m slack_ingest ARGS`, or with a module imported first (a test hook such as
     tests.reliability.flaky_destination)."""
     if preload is None:
-        return [sys.executable, "-m", "ingest.cli", *args]
-    code = f"import {preload}; from ingest.cli import main; main()"
+        return [sys.executable, "-m", "slack_ingest", *args]
+    code = f"import {preload}; from slack_ingest.cli import main; main()"
     return [sys.executable, "-c", code, *args]
 
 
@@ -128,7 +128,7 @@ SLICED = {"SOURCES__SLACK__SLICE_ROWS": "1500", "SOURCES__SLACK__MAX_CONCURRENT_
 
 def message_count(db: Path) -> int:
     """Rows in a DuckDB file's messages table (0 before the file or the table exists)."""
-    from ingest.pipeline import Target
+    from ingest.load.run import Target
     from tests.integration.helpers import query
 
     if not db.exists():

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from ingest.pipeline import Target
+from ingest.load.run import Target
 from ingest.simulator import SimulatorThread, Workspace
 from tests.reliability.support import (
     assert_exact,

@@ -9,10 +9,10 @@ import tomllib
 
 import pytest
 
-from ingest.config import SOURCE_KEYS, check_source_keys, unknown_source_keys
-from ingest.errors import RUNTIME_FAILURE, USER_MISTAKE, explain
-from ingest.pipeline import Target, check_target
-from ingest.preflight import looks_like_a_web_page, not_the_api, preflight
+from ingest.config.resolve import SOURCE_KEYS, check_source_keys, unknown_source_keys
+from ingest.load.explain import RUNTIME_FAILURE, USER_MISTAKE, explain
+from ingest.load.preflight import looks_like_a_web_page, not_the_api, preflight
+from ingest.load.run import Target, check_target
 from ingest.simulator import SimulatorThread, Workspace
 from ingest.slack import SlackConnectionError, SlackError, SlackRetryExhaustedError
 from ingest.source.settings import ConfigError, LoadSettings, check_token
@@ -165,7 +165,7 @@ def test_token_origin_is_the_flag_the_environment_or_the_file(tmp_path):
     (tmp_path / ".dlt").mkdir()
     (tmp_path / ".dlt" / "secrets.toml").write_text(
         "[sources.slack]\naccess_token = 'xoxb-from-file'\n")
-    code = ("import json, sys; from ingest.config import resolve_token_with_origin as r; "
+    code = ("import json, sys; from ingest.config.resolve import resolve_token_with_origin as r; "
             "print(json.dumps([r(sys.argv[1] or None)]))")
 
     def origin(flag: str, **env: str) -> list[str]:
@@ -184,7 +184,7 @@ def test_token_origin_is_the_flag_the_environment_or_the_file(tmp_path):
 
 
 def test_a_toml_syntax_error_names_the_file_line_and_cause(tmp_path):
-    from ingest.config_files import syntax_error_of
+    from ingest.config.files import syntax_error_of
 
     bad = tmp_path / "secrets.toml"
     bad.write_text("[sources.slack]\naccess_token = 'xoxb-1-secret\n")

@@ -19,7 +19,7 @@ import time
 
 import pytest
 
-from ingest.pipeline import Target
+from ingest.load.run import Target
 from ingest.simulator import SimulatorThread, Workspace
 from tests.integration.helpers import query
 from tests.reliability.support import (

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import pytest
 
-from ingest.pipeline import Target
+from ingest.load.run import Target
+from ingest.load.verify import compare_with_truth
 from ingest.simulator import SimulatorThread, Workspace
-from ingest.verify import compare_with_truth
 from tests.integration.helpers import load, query
 from tests.reliability.support import assert_exact
 

@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from ingest.pipeline import Target
+from ingest.load.run import Target
 from ingest.simulator import SimulatorThread, Workspace
 from tests.reliability.flaky_destination import CONNECT_MESSAGE, JOB_MESSAGE
 from tests.reliability.support import (

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from ingest.dataset_states import collect_seed_states
-from ingest.pipeline import Target
+from ingest.load.dataset_states import collect_seed_states
+from ingest.load.run import Target
+from ingest.load.verify import compare_with_truth
 from ingest.simulator import SimulatorThread, Workspace
-from ingest.verify import compare_with_truth
 from tests.reliability.support import (
     assert_exact,
     assert_one_line_failure,

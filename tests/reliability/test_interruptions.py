@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from ingest.pipeline import Target
+from ingest.load.run import Target
 from ingest.simulator import SimulatorThread, Workspace
 from tests.reliability.support import (
     SLICED,
@@ -158,7 +158,7 @@ def test_ctrl_c_swallowed_by_a_callback_is_sent_again():
     import time
     from types import SimpleNamespace
 
-    from ingest.cli import _redeliver_swallowed_interrupt
+    from ingest.cli.app import _redeliver_swallowed_interrupt
 
     with pytest.raises(KeyboardInterrupt):
         _redeliver_swallowed_interrupt(SimpleNamespace(exc_value=KeyboardInterrupt()))

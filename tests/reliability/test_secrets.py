@@ -18,8 +18,8 @@ from typing import Any
 import duckdb
 import pytest
 
-from ingest.errors import explain
-from ingest.pipeline import Target, run_load
+from ingest.load.explain import explain
+from ingest.load.run import Target, run_load
 from ingest.simulator import SimulatorThread, Workspace
 from tests.integration.helpers import settings_for
 from tests.reliability.support import assert_exact, cli_env, load_args, run_cli

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import subprocess
 
-from ingest.errors import RUNTIME_FAILURE, USER_MISTAKE, explain
+from ingest.load.explain import RUNTIME_FAILURE, USER_MISTAKE, explain
 from ingest.simulator import SimulatorThread, Workspace
 from ingest.slack import SlackConnectionError
 from tests.reliability.support import (

@@ -9,8 +9,8 @@ import sys
 import psutil
 import pytest
 
-from ingest.memory import trim_heap
-from ingest.pipeline import (
+from ingest.load.memory import trim_heap
+from ingest.load.run import (
     DEFAULT_DUCKDB_MEMORY_LIMIT,
     MEMORY_RETRIES,
     Target,

@@ -2,8 +2,8 @@
 
 from rich.console import Console
 
-from ingest.pipeline import LoadResult
-from ingest.report import progress_panel, summary_tables
+from ingest.cli.report import progress_panel, summary_tables
+from ingest.load.run import LoadResult
 from ingest.source import LoadProgress
 
 
@@ -93,7 +93,7 @@ def test_channel_counts_add_up_and_skipped_channels_have_names():
 def test_flow_summary_and_artifacts_count_channels_and_name_them(tmp_path, capsys):
     from flows.artifacts import channel_rows, summary_markdown
     from flows.cli import _print_summary
-    from ingest.pipeline import Target
+    from ingest.load.run import Target
 
     shards = [{"label": "1/1", "channels": ["C1", "C2"], "state": "ok",
                "progress": {"messages": 3, "replies": 0,
@@ -123,7 +123,7 @@ def test_flow_channel_rows_take_names_from_the_dataset(tmp_path):
     import duckdb
 
     from flows.artifacts import channel_rows
-    from ingest.pipeline import Target
+    from ingest.load.run import Target
 
     db = tmp_path / "w.duckdb"
     con = duckdb.connect(str(db))

@@ -13,10 +13,14 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from ingest.slack import SlackAuthError, SlackConnectionError, SlackError
-from ingest.source.fanout import client_for, run_async
-from ingest.source.resources import list_channels
-from ingest.source.selection import plan_channels
-from ingest.source.settings import ConfigError, LoadSettings
+from ingest.source import (
+    ConfigError,
+    LoadSettings,
+    client_for,
+    list_channels,
+    plan_channels,
+    run_async,
+)
 
 #: HTTP answers to auth.test (without a Slack JSON body) that mean "there is no such
 #: endpoint here": the base URL points at some other web server, and rerunning cannot help.

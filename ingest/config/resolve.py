@@ -16,9 +16,9 @@ from typing import Any
 import dlt
 import orjson
 
-from ingest.config_files import toml_read_error
-from ingest.pipeline import ALL_RESOURCES, Target
-from ingest.source.settings import ConfigError, LoadSettings
+from ingest.config.files import toml_read_error
+from ingest.load.run import ALL_RESOURCES, Target
+from ingest.source import ConfigError, LoadSettings
 
 SOURCE_SECTION = "sources.slack"
 TARGET_SECTION = "slack_ingest"

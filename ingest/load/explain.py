@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from ingest.config_files import toml_read_error
+from ingest.config.files import toml_read_error
 from ingest.slack import (
     SlackAuthError,
     SlackError,
@@ -18,7 +18,7 @@ from ingest.slack import (
     SlackRetryExhaustedError,
 )
 from ingest.slack.redact import redact
-from ingest.source.settings import ConfigError
+from ingest.source import ConfigError
 
 USER_MISTAKE = 2
 #: Where a Slack token may come from (for a line about a rejected token whose origin the
@@ -72,7 +72,7 @@ def is_out_of_memory(exc: BaseException) -> bool:
 
 def kept_of(exc: BaseException) -> str | None:
     """What the failed load committed ("kept 2,580 messages ... in x.duckdb", or "nothing was
-    loaded by this run"), as `ingest.pipeline.run_load` attached it; None if not known."""
+    loaded by this run"), as `ingest.load.run.run_load` attached it; None if not known."""
     for e in _chain(exc):
         kept = getattr(e, "ingest_kept", None)
         if isinstance(kept, str):

@@ -2,7 +2,7 @@
 
 dlt reports a broken TOML file as "A problem encountered when loading secrets.toml from
 paths [...]:" with the parser's message on a chained exception; this finds the file and
-says what is wrong where. Kept free of dlt imports (ingest.errors uses it).
+says what is wrong where. Kept free of dlt imports (ingest.load.explain uses it).
 """
 
 from __future__ import annotations

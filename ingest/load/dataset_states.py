@@ -19,11 +19,10 @@ from typing import Any
 
 import dlt
 
-from ingest.pipeline import Target, duckdb_file_missing, log_and_note, make_destination
-from ingest.source.resources import channel_states_of
-from ingest.source.state import merge_states
+from ingest.load.run import Target, duckdb_file_missing, log_and_note, make_destination
+from ingest.source import channel_states_of, merge_states
 
-log = logging.getLogger("ingest.dataset_states")
+log = logging.getLogger("ingest.load.dataset_states")
 Lock = Callable[[], AbstractContextManager[Any]]
 STATE_TABLE = "_dlt_pipeline_state"
 
@@ -84,7 +83,7 @@ def seed_states_if_readable(target: Target, progress: Any = None
     try:
         return collect_seed_states(target)
     except Exception as exc:  # noqa: BLE001 - an optimisation: never fail the run for it
-        from ingest.errors import explain
+        from ingest.load.explain import explain
 
         log_and_note(log, logging.WARNING,
                      f"cursors of the dataset's other pipelines not read ({explain(exc)[1]}): "

@@ -3,7 +3,7 @@
 Each shard is its own dlt pipeline (`<base>_shard<i>of<n>`), all writing one dataset. When
 the shard count changes a channel moves to another pipeline; so before shards run, the
 per-channel states of *every* slack pipeline of the dataset are read from the destination
-and handed to the shards as seeds (`ingest/dataset_states.py`, shared with the plain
+and handed to the shards as seeds (`ingest/load/dataset_states.py`, shared with the plain
 `run`).
 
 Pending packages (extracted or normalized, not loaded: a crash, a locked DuckDB, a
@@ -21,10 +21,10 @@ from typing import Any
 
 import dlt
 
-from ingest.dataset_states import Lock
-from ingest.pipeline import Target, finish_pending, make_destination
+from ingest.load.dataset_states import Lock
+from ingest.load.run import Target, finish_pending, make_destination
 
-logger = logging.getLogger("flows.state")
+logger = logging.getLogger("flows.pending")
 
 
 def _pipelines_dir(target: Target) -> str:
@@ -88,7 +88,7 @@ def settle_pending(target: Target, names: list[str] | None = None, lock: Lock | 
             except Exception as exc:
                 if not _is_terminal(exc):
                     raise
-                from ingest.errors import explain
+                from ingest.load.explain import explain
 
                 why = explain(exc)[1]
                 pipeline.abort_packages()

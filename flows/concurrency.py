@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
-from ingest.pipeline import Target
+from ingest.load.run import Target
 
 HISTORY_TAG = "slack-history"
 LOAD_LOCK_PREFIX = "slack-ingest-duckdb-"
@@ -133,7 +133,7 @@ def _held(name: str) -> Iterator[None]:
 
 
 def load_lock(target: Target) -> Callable[[], AbstractContextManager[Any]] | None:
-    """The `load_lock` for `ingest.pipeline.run_load`: the DuckDB writer lock, or None."""
+    """The `load_lock` for `ingest.load.run.run_load`: the DuckDB writer lock, or None."""
     if target.destination != "duckdb":
         return None
     name = load_lock_name(target)

@@ -6,7 +6,7 @@ from typing import Any
 
 import duckdb
 
-from ingest.pipeline import Target
+from ingest.load.run import Target
 
 
 def loaded_keys(target: Target) -> dict[str, Any]:

@@ -13,7 +13,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from ingest.errors import explain
+from ingest.load.explain import explain
 
 err = Console(stderr=True) if sys.stderr.isatty() else Console(stderr=True, width=400)
 T = TypeVar("T")

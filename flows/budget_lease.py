@@ -41,7 +41,7 @@ def budget_slots() -> int:
     except ValueError:
         slots = 0
     if slots < 1:
-        from ingest.source.settings import ConfigError
+        from ingest.source import ConfigError
 
         raise ConfigError(f"{SLOTS_ENV}={raw!r} must be a positive integer")
     return slots
@@ -114,7 +114,7 @@ def apply_share(settings: LoadSettings, share: float) -> LoadSettings:
 
 
 def ensure_budget_limit(name: str, slots: int) -> None:
-    from flows.limits import ensure_global_limit, read_global_limit
+    from flows.concurrency import ensure_global_limit, read_global_limit
 
     current = read_global_limit(name)
     if current is None or int(current.limit) != slots:

@@ -1,4 +1,4 @@
-"""slack-ingest: the command line. Thin over ingest.pipeline and ingest.simulator.
+"""slack-ingest: the command line. Thin over ingest.load.run and ingest.simulator.
 
 User mistakes exit with code 2 and one line on stderr; runtime failures exit 1 with one
 line; nothing prints a traceback unless SLACK_INGEST_DEBUG=1.
@@ -19,8 +19,8 @@ import typer
 from rich.console import Console
 from rich.live import Live
 
-from ingest.cli_guard import err, fail, guarded
-from ingest.cli_options import (
+from ingest.cli.guard import err, fail, guarded
+from ingest.cli.options import (
     ArchivedOpt,
     BaseUrlOpt,
     ChannelsOpt,
@@ -41,7 +41,7 @@ from ingest.cli_options import (
     TimeScaleOpt,
     TokenOpt,
 )
-from ingest.report import progress_panel, summary_tables
+from ingest.cli.report import progress_panel, summary_tables
 
 app = typer.Typer(
     help="Load a Slack workspace (channels, users, members, history, thread replies) into a "
@@ -50,15 +50,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-
-def _add_flow_commands() -> None:
-    """`slack-ingest flow run|serve` live in flows/ (Prefect is imported only when they run)."""
-    from flows.cli import flow_app
-
-    app.add_typer(flow_app, name="flow")
-
-
-_add_flow_commands()
 
 # Piped output (CI logs, files) gets a wide console so tables do not truncate method names.
 out = Console() if sys.stdout.isatty() else Console(width=160)
@@ -135,11 +126,11 @@ def run(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No live progress display")] = False,
 ) -> None:
     """Load the workspace into the destination (incremental: each run continues from the last)."""
-    from ingest.config import resolve_settings, resolve_target, resolve_token_with_origin
-    from ingest.dataset_states import seed_states_if_readable
-    from ingest.pipeline import check_target, run_load
-    from ingest.preflight import preflight
-    from ingest.source.settings import check_token
+    from ingest.config.resolve import resolve_settings, resolve_target, resolve_token_with_origin
+    from ingest.load.dataset_states import seed_states_if_readable
+    from ingest.load.preflight import preflight
+    from ingest.load.run import check_target, run_load
+    from ingest.source import check_token
 
     check_json_path(json_path)
 
@@ -183,10 +174,10 @@ def demo(
     quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
 ) -> None:
     """Start a simulated workspace in-process, load it into DuckDB, check it against the truth."""
-    from ingest.pipeline import Target, check_target, run_load
+    from ingest.load.run import Target, check_target, run_load
+    from ingest.load.verify import compare_with_truth
     from ingest.simulator import SimulatorThread, Workspace
     from ingest.source import LoadSettings
-    from ingest.verify import compare_with_truth
 
     def go() -> Any:
         ws = Workspace.generate(size=size, seed=seed)
@@ -244,9 +235,7 @@ def _redeliver_swallowed_interrupt(unraisable: Any) -> None:
 
 
 def main() -> None:
+    """The ingest layer's commands alone (the `slack-ingest` script is slack_ingest.cli:main,
+    which adds the flow commands on top)."""
     sys.unraisablehook = _redeliver_swallowed_interrupt
     app()
-
-
-if __name__ == "__main__":
-    sys.exit(main())

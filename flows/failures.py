@@ -1,7 +1,7 @@
 """Which failures are worth a retry, and the failure hook.
 
 Fatal (no retry, the run fails at once with ingest's one-line explanation): every user
-mistake `ingest.errors.explain` classifies with exit code 2 (bad or revoked token, missing
+mistake `ingest.load.explain.explain` classifies with exit code 2 (bad or revoked token, missing
 scope, ConfigError such as an unknown channel) — except a connection failure, which inside
 a task is transient (the flow's preflight already reached the API once).
 Everything else (Slack retries exhausted, 5xx storms, a locked DuckDB file, a destination
@@ -36,7 +36,7 @@ def iter_chain(exc: BaseException) -> Iterator[BaseException]:
 
 
 def is_fatal(exc: BaseException) -> bool:
-    from ingest.errors import USER_MISTAKE, explain
+    from ingest.load.explain import USER_MISTAKE, explain
     from ingest.slack import SlackConnectionError, SlackFatalError
 
     chain = list(iter_chain(exc))
@@ -68,7 +68,7 @@ def retry_transient(task: Any, task_run: Any, state: Any) -> bool:
 
 
 def explain_line(exc: BaseException) -> str:
-    from ingest.errors import explain
+    from ingest.load.explain import explain
 
     return explain(exc)[1]
 

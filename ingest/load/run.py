@@ -22,17 +22,20 @@ from typing import Any
 import dlt
 from dlt.common.destination import Destination
 
-from ingest.errors import is_out_of_memory
-from ingest.memory import trim_heap, tune_process_memory
-from ingest.reconcile import reconcile
-from ingest.source import LoadProgress, LoadSettings, make_source
-from ingest.source.resources import (
+from ingest.load.explain import is_out_of_memory
+from ingest.load.memory import trim_heap, tune_process_memory
+from ingest.source import (
+    ConfigError,
+    LoadProgress,
+    LoadSettings,
     MessageStream,
     SlackContext,
+    check_token,
+    make_source,
+    reconcile,
     saved_channel_states,
     start_history,
 )
-from ingest.source.settings import ConfigError, check_token
 
 DEFAULT_DUCKDB_PATH = "slack_ingest.duckdb"
 DEFAULT_DATASET = "slack"
@@ -49,7 +52,7 @@ _MEMORY_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(B|KB|MB|GB|TB|KIB|MIB|GIB|TIB
                           re.IGNORECASE)
 _UNITS = {"B": 1, "KB": 1000, "MB": 1000**2, "GB": 1000**3, "TB": 1000**4,
           "KIB": 1024, "MIB": 1024**2, "GIB": 1024**3, "TIB": 1024**4}
-log = logging.getLogger("ingest.pipeline")  # shown by --verbose
+log = logging.getLogger("ingest.load.run")  # shown by --verbose
 ALL_RESOURCES = ("team", "channels", "users", "channel_members", "messages")
 
 
@@ -291,7 +294,7 @@ def sync_with_destination(pipeline: dlt.Pipeline, target: Target,
     try:
         pipeline.sync_destination()
     except Exception as exc:  # noqa: BLE001 - reported below; the load step re-checks
-        from ingest.errors import explain
+        from ingest.load.explain import explain
 
         log_and_note(log, logging.WARNING,
                      f"state not synced with the destination ({explain(exc)[1]})", progress)
@@ -359,7 +362,7 @@ def describe_target(target: Target) -> str:
 
 def _attach_kept(exc: BaseException, progress: LoadProgress, target: Target,
                  loading: bool) -> None:
-    """Tell the failure line what this run committed (`ingest.errors.kept_of` reads it)."""
+    """Tell the failure line what this run committed (`ingest.load.explain.kept_of` reads it)."""
     kept = progress.kept_summary(describe_target(target))
     if loading:
         kept += "; the slice being loaded is kept and the next run loads it"

@@ -1,0 +1,1 @@
+"""Configuration: dlt config resolution of the settings, and readable TOML errors."""
