@@ -1,6 +1,6 @@
 """One Slack budget per workspace, however many processes share the token.
 
-Inside one process every client shares the process-wide buckets of `ingest.slack.budget`
+Inside one process every client shares the process-wide buckets of `ingest.slack.pacing`
 (tasks submitted with `.submit()` run in threads of the flow process). Across processes
 and machines the budget is split explicitly and the split is *leased* from the Prefect
 server:
@@ -8,9 +8,10 @@ server:
 - a global concurrency limit `slack-budget-<team id>` has `SLOTS` slots (default 12,
   `SLACK_INGEST_BUDGET_SLOTS`), standing for Slack's whole per-method budget;
 - a process that talks to Slack holds `k` slots while it does, and runs its clients at
-  `budget_share = k / SLOTS`: every per-method rate *and* every burst is scaled by that
-  share (bursts are floored, min 1), so the sum over all holders never exceeds Slack's
-  rate or its burst capacity.
+  `budget_share = k / SLOTS`: its clients use `Limits.scaled(budget_share)`
+  (`ingest.slack.limits`): every per-method rate *and* every burst is scaled by that share
+  (bursts are floored, min 1), so the sum over all holders never exceeds Slack's rate or
+  its burst capacity.
 
 The in-process flow holds all slots (full budget; a second run on the same workspace waits
 for it). In the distributed flow each shard flow run holds `SLOTS // parallel shards`.
@@ -23,7 +24,6 @@ import os
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
 
 from ingest.source import LoadSettings
 
@@ -54,19 +54,23 @@ def budget_limit_name(team_id: str | None) -> str:
 
 #: Every method a load calls (the smallest burst among them bounds how finely the budget
 #: can be split).
-USED_METHODS = ("auth.test", "team.info", "users.list", "conversations.list",
-                "conversations.members", "conversations.history", "conversations.replies",
-                "conversations.join")
+USED_METHODS = (
+    "auth.test",
+    "team.info",
+    "users.list",
+    "conversations.list",
+    "conversations.members",
+    "conversations.history",
+    "conversations.replies",
+    "conversations.join",
+)
 
 
 def min_burst(settings: LoadSettings) -> int | None:
     """The smallest burst among the methods a load uses (None: the profile is unlimited)."""
-    from ingest.slack import resolve_budget
+    from ingest.slack import Limits
 
-    budgets = [resolve_budget(settings.profile, m, settings.limits or None) for m in USED_METHODS]
-    if any(b.unlimited for b in budgets):
-        return None
-    return min(b.burst for b in budgets)
+    return Limits(settings.profile, settings.limits or {}).min_burst(USED_METHODS)
 
 
 def slots_per_process(parallel: int, slots: int, settings: LoadSettings) -> int:
@@ -84,33 +88,15 @@ def slots_per_process(parallel: int, slots: int, settings: LoadSettings) -> int:
     return min(slots, want)
 
 
-def shared_limits(settings: LoadSettings, share: float) -> dict[str, Any]:
-    """`limits` overrides that scale every burst by `share` (rates are scaled by
-    `LoadSettings.budget_share`). Floors, min 1: the holders' bursts never add up to more
-    than Slack's capacity."""
-    from ingest.slack import TIER_RATES, validate_overrides
-
-    limits: dict[str, dict[str, Any]] = {
-        k: dict(v) for k, v in validate_overrides(settings.limits or None).items()}
-    if share >= 1:
-        return limits
-    for tier, base in TIER_RATES.items():
-        entry = limits.setdefault(tier, {})
-        entry["burst"] = max(1, math.floor(int(entry.get("burst", base.burst)) * share))
-    for key, entry in limits.items():
-        if "." in key and "burst" in entry:
-            entry["burst"] = max(1, math.floor(int(entry["burst"]) * share))
-    return limits
-
-
 def apply_share(settings: LoadSettings, share: float) -> LoadSettings:
-    """Settings whose clients use `share` of the workspace's budget."""
+    """Settings whose clients use `share` of the workspace's budget: `budget_share` is
+    multiplied by it, and the client applies it with `Limits.scaled(budget_share)` (rates
+    and bursts). The user's `limits` overrides are left as they are."""
     if not 0 < share <= 1:
         raise ValueError(f"budget share must be in (0, 1], got {share}")
     if share >= 1:
         return settings
-    return settings.replace(budget_share=settings.budget_share * share,
-                            limits=shared_limits(settings, share)).validate()
+    return settings.replace(budget_share=settings.budget_share * share).validate()
 
 
 def ensure_budget_limit(name: str, slots: int) -> None:
@@ -128,6 +114,11 @@ def budget_lease(name: str, occupy: int, slots: int) -> Iterator[float]:
 
     occupy = max(1, min(occupy, slots))
     ensure_budget_limit(name, slots)
-    with concurrency(name, occupy=occupy, strict=True, lease_duration=LEASE_S,
-                     raise_on_lease_renewal_failure=False):
+    with concurrency(
+        name,
+        occupy=occupy,
+        strict=True,
+        lease_duration=LEASE_S,
+        raise_on_lease_renewal_failure=False,
+    ):
         yield occupy / slots

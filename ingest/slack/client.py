@@ -5,24 +5,24 @@ One request, end to end (``_request``):
 1. **Budget.** Take a place among the method's requests scheduled or unanswered (at most
    ``burst`` per bucket, shared by every client of it), reserve a slot in the process-wide
    bucket of (workspace, method) and sleep until it. If a 429 blocked the method meanwhile,
-   reserve again. (See ``budget.py`` for why each of these is needed.)
+   reserve again. (See ``pacing/bucket.py`` for why each of these is needed.)
 2. **In-flight cap.** Take the client's semaphore (``max_in_flight``). If that made us wait and
    our slot is now stale, reserve a fresh one (so queued requests never go out bunched).
    Steps 1-2 are ``wait_budget_s``.
-3. **Send** ``POST base_url + method``, form-encoded, ``Authorization: Bearer <token>``; read the
-   whole body (``wait_network_s``); parse with orjson. Tell the bucket when the answer came
-   (``on_answer``: the server may have counted the request that late).
-4. **Classify.** ``ok:true`` -> return the dict. HTTP 429 / ``ratelimited`` -> block the method for
-   everyone for ``Retry-After`` and retry. 5xx, resets, timeouts, bad JSON, ``internal_error`` &
-   co. -> back off (full jitter) and retry, bounded by ``max_retry_wait_s`` (see ``retry.py``).
-   Anything else -> a typed ``SlackError`` at once.
+3. **Send** ``POST base_url + method`` through the transport (``transport.py``), form-encoded,
+   ``Authorization: Bearer <token>``; the whole body is read (``wait_network_s``). Tell the
+   bucket when the answer came (``on_answer``: the server may have counted it that late).
+4. **Classify** (``retry.classify``). ``Success`` -> return the dict. ``RateLimited`` -> block
+   the method for everyone for ``Retry-After`` and retry. ``Retry`` (5xx, resets, timeouts,
+   bad JSON, ``internal_error`` & co.) -> back off (full jitter) and retry, bounded by
+   ``max_retry_wait_s`` (see ``retry.py``). ``Fail`` -> raise its typed ``SlackError``.
 
-Units: rates are per Slack minute and scaled by ``time_scale``; ``Retry-After`` comes already
-scaled from the server (fractional seconds accepted); backoff, timeouts,
-``max_retry_wait_s`` and ``backoff_cap_s`` are real seconds (the loader divides its Slack-time
-settings by ``time_scale``).
+Units: rates are per Slack minute, scaled by the ``Limits``' ``time_scale`` and ``share``;
+``Retry-After`` comes already scaled from the server (fractional seconds accepted); backoff,
+timeouts, ``max_retry_wait_s`` and ``backoff_cap_s`` are real seconds (the loader divides its
+Slack-time settings by ``time_scale``).
 
-A client belongs to the event loop that opened it (its aiohttp session does). Several clients in
+A client belongs to the event loop that opened it (its transport does). Several clients in
 several threads/loops share budgets through the bucket registry: same ``workspace_key`` (by
 default ``f"{base_url}|{team_id}"``) => same buckets.
 """
@@ -31,44 +31,41 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import re
 import time
 from collections.abc import AsyncIterator, Mapping
 from types import TracebackType
 from typing import Any
 
-import aiohttp
 import orjson
 
-from ingest.slack.budget import Bucket, get_bucket
-from ingest.slack.errors import (
-    TRANSIENT_CODES,
-    SlackConnectionError,
-    SlackError,
-    SlackRetryExhaustedError,
-    error_from_response,
-)
-from ingest.slack.limits import (
-    PROFILES,
-    Budget,
-    resolve_budget,
-    resolve_page_size,
-    validate_overrides,
-)
+from ingest.slack.errors import SlackConnectionError, SlackError, SlackRetryExhaustedError
+from ingest.slack.limits import DEFAULT_RETRY_AFTER_SLACK_S, Budget, Limits
+from ingest.slack.pacing import Bucket, get_bucket
 from ingest.slack.redact import RedactingFilter, SecretToken, mask_token, redact
-from ingest.slack.retry import RetryPolicy
+from ingest.slack.retry import (
+    Fail,
+    RateLimited,
+    Retry,
+    RetryPolicy,
+    RetryState,
+    Success,
+    classify,
+)
 from ingest.slack.stats import ClientStats
+from ingest.slack.transport import (
+    AiohttpTransport,
+    Transport,
+    TransportError,
+    TransportRequest,
+    TransportResponse,
+)
 
 __all__ = ["DEFAULT_RETRY_AFTER_SLACK_S", "AsyncSlackClient", "COLLECTION_KEYS"]
 
 logger = logging.getLogger("ingest.slack")
 if not any(isinstance(f, RedactingFilter) for f in logger.filters):
     logger.addFilter(RedactingFilter())
-
-#: Wait after a 429 that carries no usable ``Retry-After``, in Slack seconds (so 1/time_scale
-#: real seconds). Slack always sends the header; this only guards against proxies dropping it.
-DEFAULT_RETRY_AFTER_SLACK_S = 1.0
 
 #: The list counted as ``items`` in stats for each method.
 COLLECTION_KEYS: dict[str, str] = {
@@ -89,27 +86,6 @@ _FALLBACK_COLLECTIONS = ("messages", "channels", "members", "users", "files", "l
 _ANSWERED: set[str] = set()
 
 _METHOD_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]*(\.[A-Za-z][A-Za-z0-9_]*)+$")
-_USER_AGENT = "slack-ingest/0.1 (+aiohttp)"
-
-
-class _Transient(Exception):
-    """Internal: one attempt failed in a way worth retrying."""
-
-    def __init__(self, code: str, text: str, *, reached: bool) -> None:
-        super().__init__(text)
-        self.code = code
-        self.text = text
-        self.reached = reached
-
-
-class _RateLimited(Exception):
-    """Internal: one attempt got a 429 / ratelimited."""
-
-    def __init__(self, retry_after_s: float, header: str | None, sent_at: float) -> None:
-        super().__init__(f"ratelimited (Retry-After {header!r})")
-        self.retry_after_s = retry_after_s
-        self.header = header
-        self.sent_at = sent_at
 
 
 def _form_value(value: Any) -> str | None:
@@ -157,18 +133,6 @@ def _next_cursor(page: Mapping[str, Any]) -> str | None:
     return cursor if isinstance(cursor, str) and cursor else None
 
 
-def _parse_retry_after(header: str | None) -> float | None:
-    if header is None:
-        return None
-    try:
-        value = float(header.strip())
-    except ValueError:
-        return None
-    if not math.isfinite(value) or value < 0:
-        return None
-    return value
-
-
 def _gave_up(
     method: str, code: str, last_error: str, attempts: int, waited_s: float
 ) -> SlackRetryExhaustedError:
@@ -191,11 +155,6 @@ def _duration(seconds: float) -> str:
     return f"{seconds:.1f}s"
 
 
-def _describe(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-
-
 class AsyncSlackClient:
     """Slack Web API client for one token. Use as ``async with AsyncSlackClient(token) as c:``.
 
@@ -207,9 +166,11 @@ class AsyncSlackClient:
         token: str,
         *,
         base_url: str = "https://slack.com/api/",
-        profile: str = "internal",
-        time_scale: float = 1.0,
+        profile: str | None = None,
+        time_scale: float | None = None,
         overrides: Mapping[str, Any] | None = None,
+        limits: Limits | None = None,
+        transport: Transport | None = None,
         max_in_flight: int = 32,
         timeout_s: float = 30.0,
         max_attempts: int = 100,
@@ -217,25 +178,21 @@ class AsyncSlackClient:
         backoff_cap_s: float = 30.0,
         workspace_key: str | None = None,
     ) -> None:
+        """Pass ``limits`` or its shorthands ``profile`` (default ``"internal"``),
+        ``time_scale`` (default 1.0) and ``overrides``, not both. ``transport``: by default
+        an ``AiohttpTransport``, made at ``open``."""
         if not isinstance(token, str) or not token.strip():
             raise ValueError("a Slack token is required")
-        if profile not in PROFILES:
-            raise ValueError(
-                f"unknown Slack rate-limit profile {profile!r}; expected one of {', '.join(PROFILES)}"
-            )
-        if not (
-            isinstance(time_scale, int | float) and time_scale > 0 and math.isfinite(time_scale)
-        ):
-            raise ValueError(f"time_scale must be a positive number, got {time_scale!r}")
+        self.limits = _limits(limits, profile, time_scale, overrides)
         if max_in_flight < 1:
             raise ValueError(f"max_in_flight must be >= 1, got {max_in_flight!r}")
         if not timeout_s > 0:
             raise ValueError(f"timeout_s must be > 0, got {timeout_s!r}")
         self._token = SecretToken(token)
         self.base_url = base_url if base_url.endswith("/") else base_url + "/"
-        self.profile = profile
-        self.time_scale = float(time_scale)
-        self.overrides = validate_overrides(overrides)
+        self.profile = self.limits.profile
+        self.time_scale = self.limits.time_scale
+        self.overrides = self.limits.as_overrides()
         self.max_in_flight = max_in_flight
         self.timeout_s = float(timeout_s)
         self.retry_policy = RetryPolicy(
@@ -250,7 +207,8 @@ class AsyncSlackClient:
         self.user_id: str | None = None
         self.bot_id: str | None = None
         self.team: str | None = None
-        self._session: aiohttp.ClientSession | None = None
+        self._transport_arg = transport
+        self._transport: Transport | None = None
         self._semaphore = asyncio.Semaphore(max_in_flight)
         self._budgets: dict[str, Budget] = {}
 
@@ -269,16 +227,11 @@ class AsyncSlackClient:
         await self.close()
 
     async def open(self) -> None:
-        """Open the HTTP session and call ``auth.test`` once (fatal auth errors surface here)."""
-        if self._session is not None and not self._session.closed:
+        """Open the transport and call ``auth.test`` once (fatal auth errors surface here)."""
+        if self._transport is not None:
             return
-        connector = aiohttp.TCPConnector(
-            limit=self.max_in_flight, limit_per_host=self.max_in_flight, ttl_dns_cache=300
-        )
-        self._session = aiohttp.ClientSession(
-            connector=connector,
-            timeout=aiohttp.ClientTimeout(total=self.timeout_s),
-            headers={"User-Agent": _USER_AGENT},
+        self._transport = self._transport_arg or AiohttpTransport(
+            max_connections=self.max_in_flight, timeout_s=self.timeout_s
         )
         try:
             auth = await self.call("auth.test")
@@ -291,23 +244,22 @@ class AsyncSlackClient:
         self.bot_id = auth.get("bot_id")
         self.team = auth.get("team")
         logger.debug(
-            "slack client ready: %s team=%s user=%s bot=%s profile=%s time_scale=%s",
+            "slack client ready: %s team=%s user=%s bot=%s limits=%s",
             self.base_url,
             self.team_id,
             self.user_id,
             self.bot_id,
-            self.profile,
-            self.time_scale,
+            self.limits,
         )
 
     async def close(self) -> None:
-        session, self._session = self._session, None
-        if session is not None and not session.closed:
-            await session.close()
+        transport, self._transport = self._transport, None
+        if transport is not None:
+            await transport.aclose()
 
     @property
     def closed(self) -> bool:
-        return self._session is None or self._session.closed
+        return self._transport is None
 
     # -- budgets -------------------------------------------------------------------------------
 
@@ -322,19 +274,19 @@ class AsyncSlackClient:
         return self.base_url
 
     def budget(self, method: str) -> Budget:
-        """The configured budget for ``method`` (profile + overrides)."""
+        """This client's budget for ``method`` (profile + overrides, scaled by the share)."""
         budget = self._budgets.get(method)
         if budget is None:
-            budget = self._budgets[method] = resolve_budget(self.profile, method, self.overrides)
+            budget = self._budgets[method] = self.limits.budget(method)
         return budget
 
     def bucket(self, method: str) -> Bucket:
         """The process-wide bucket this client paces ``method`` with."""
-        return get_bucket(self.workspace_key, method, self.budget(method), self.time_scale)
+        return get_bucket(self.workspace_key, method, self.budget(method), self.limits.time_scale)
 
     def page_size(self, method: str) -> int:
         """The ``limit`` ``paginate`` sends for ``method`` (profile + overrides)."""
-        return resolve_page_size(self.profile, method, self.overrides)
+        return self.limits.page_size(method)
 
     # -- calls ---------------------------------------------------------------------------------
 
@@ -368,10 +320,10 @@ class AsyncSlackClient:
                 )
             cursor = next_cursor
 
-    def _require_session(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
+    def _require_transport(self) -> Transport:
+        if self._transport is None:
             raise RuntimeError("AsyncSlackClient is not open: use `async with client:`")
-        return self._session
+        return self._transport
 
     async def _acquire(self, bucket: Bucket) -> int:
         """Wait for a place among the method's requests in flight, then for a budget slot,
@@ -413,96 +365,37 @@ class AsyncSlackClient:
                 return slot, ticket
             # A 429 arrived while we slept and blocks our slot: take a new one.
 
-    async def _send(self, method: str, form: dict[str, str]) -> tuple[int, str | None, bytes]:
-        """One HTTP attempt. Returns (status, Retry-After header, body) or raises _Transient.
-
-        aiohttp exceptions are turned into text here and never escape or get chained: they
-        carry the request (headers included).
-        """
-        session = self._require_session()
-        url = self.base_url + method
-        headers = {"Authorization": f"Bearer {self._token.reveal()}"}
-        failure: _Transient | None = None
-        try:
-            async with session.post(url, data=form, headers=headers) as response:
-                status = response.status
-                retry_after = response.headers.get("Retry-After")
-                body = await response.read()
-                return status, retry_after, body
-        except aiohttp.InvalidURL as exc:
-            text = _describe(exc)
-            failure = _Transient("invalid_url", text, reached=False)
-        except aiohttp.ConnectionTimeoutError as exc:
-            failure = _Transient("connect_timeout", _describe(exc), reached=False)
-        except aiohttp.ClientConnectorError as exc:
-            failure = _Transient("connection_error", _describe(exc), reached=False)
-        except aiohttp.ServerDisconnectedError as exc:
-            failure = _Transient("connection_reset", _describe(exc), reached=True)
-        except (aiohttp.ClientOSError, aiohttp.ClientPayloadError) as exc:
-            failure = _Transient("connection_reset", _describe(exc), reached=True)
-        except TimeoutError as exc:  # asyncio.TimeoutError and aiohttp's read timeouts
-            failure = _Transient("timeout", _describe(exc) or "timeout", reached=True)
-        except aiohttp.ClientError as exc:
-            failure = _Transient("connection_error", _describe(exc), reached=True)
-        # Raised outside the except blocks so no aiohttp exception is even __context__.
-        assert failure is not None
-        raise failure
-
     async def _attempt(
-        self, method: str, form: dict[str, str], params: Mapping[str, Any], bucket: Bucket
-    ) -> dict[str, Any]:
-        """Budget wait + one HTTP attempt + classification."""
+        self, method: str, form: dict[str, str], bucket: Bucket
+    ) -> tuple[TransportResponse | TransportError, float]:
+        """Budget wait + one HTTP attempt; return its outcome and when it was sent."""
         t0 = time.perf_counter()
         ticket = await self._acquire(bucket)
         t1 = time.perf_counter()
         sent_at = bucket.clock()
+        request = TransportRequest(
+            self.base_url + method, form, {"Authorization": f"Bearer {self._token.reveal()}"}
+        )
+        outcome: TransportResponse | TransportError
         try:
             self.stats.add(method, requests=1, wait_budget_s=t1 - t0)
-            status, retry_after_header, body = await self._send(method, form)
+            outcome = await self._require_transport().send(request)
             _ANSWERED.add(self.base_url)
+        except TransportError as failure:
+            outcome = failure
         finally:
             self._semaphore.release()
             bucket.on_answer(ticket)
             bucket.finish()
             self.stats.add(method, wait_network_s=time.perf_counter() - t1)
-
-        if status == 429:
-            raise _RateLimited(self._retry_after(retry_after_header), retry_after_header, sent_at)
-        if status >= 500:
-            raise _Transient(f"http_{status}", f"HTTP {status}", reached=True)
-        try:
-            data = orjson.loads(body)
-        except orjson.JSONDecodeError:
-            data = None
-        if not isinstance(data, dict):
-            if status == 200:
-                raise _Transient(
-                    "invalid_json",
-                    f"HTTP 200 with an invalid JSON body ({len(body)} bytes)",
-                    reached=True,
-                )
-            raise SlackError(method, f"http_{status}", f"{method}: HTTP {status}") from None
-        if data.get("ok") is True:
-            return data
-        code = str(data.get("error") or ("unknown_error" if status == 200 else f"http_{status}"))
-        if code == "ratelimited":
-            raise _RateLimited(self._retry_after(retry_after_header), retry_after_header, sent_at)
-        if code in TRANSIENT_CODES:
-            raise _Transient(code, f"ok:false {code}", reached=True)
-        raise error_from_response(method, data, params)
-
-    def _retry_after(self, header: str | None) -> float:
-        value = _parse_retry_after(header)
-        if value is None:
-            value = DEFAULT_RETRY_AFTER_SLACK_S / self.time_scale
-        return value
+        return outcome, sent_at
 
     async def _request(self, method: str, params: Mapping[str, Any]) -> dict[str, Any]:
         if not isinstance(method, str) or not _METHOD_RE.match(method):
             raise ValueError(f"not a Slack method name: {method!r}")
         if "token" in params:
             raise ValueError("pass the token to AsyncSlackClient(), never as a call parameter")
-        self._require_session()
+        self._require_transport()
         form = _encode_params(params)
         state = self.retry_policy.start()
         reached = False
@@ -512,65 +405,74 @@ class AsyncSlackClient:
             if attempt > 1:
                 self.stats.add(method, retries=1)
             bucket = self.bucket(method)
-            try:
-                data = await self._attempt(method, form, params, bucket)
-            except _RateLimited as limited:
+            outcome, sent_at = await self._attempt(method, form, bucket)
+            decision = classify(
+                method, params, outcome, missing_retry_after_s=self.limits.missing_retry_after_s
+            )
+            if isinstance(decision, Success):
+                return self._succeeded(method, bucket, decision.data)
+            if isinstance(decision, Fail):
+                self.stats.add(method, errors=1)
+                raise decision.error
+            if isinstance(decision, RateLimited):
                 reached = True
-                self.stats.add(method, n_429=1)
-                bucket.on_429(limited.retry_after_s, sent_at=limited.sent_at)
-                self.stats.set_rate(method, bucket.current_rate_per_min)
-                wait = state.next_rate_limited_wait(limited.retry_after_s)
-                if wait is None:
-                    raise _gave_up(
-                        method, "ratelimited",
-                        f"HTTP 429 ratelimited (Retry-After {limited.header})", attempt,
-                        state.waited_s,
-                    ) from None
-                logger.info(
-                    "%s: 429 ratelimited, Retry-After %s -> method blocked %.3fs for every user",
-                    method,
-                    limited.header,
-                    limited.retry_after_s,
+                self._rate_limited(method, bucket, decision, sent_at, state, attempt)
+            else:
+                reached = reached or decision.reached
+                await self._back_off(method, decision, state, attempt, reached)
+
+    def _succeeded(self, method: str, bucket: Bucket, data: dict[str, Any]) -> dict[str, Any]:
+        bucket.on_success()
+        self.stats.add(method, items=_count_items(method, data))
+        self.stats.set_rate(method, bucket.current_rate_per_min)
+        warning = data.get("warning")
+        if warning:
+            logger.debug("%s: Slack warning %s", method, warning)
+        return data
+
+    def _rate_limited(
+        self,
+        method: str,
+        bucket: Bucket,
+        limited: RateLimited,
+        sent_at: float,
+        state: RetryState,
+        attempt: int,
+    ) -> None:
+        """Block the method for everyone; raise if this call should not wait for it."""
+        self.stats.add(method, n_429=1)
+        bucket.on_429(limited.retry_after_s, sent_at=sent_at)
+        self.stats.set_rate(method, bucket.current_rate_per_min)
+        if state.next_rate_limited_wait(limited.retry_after_s) is None:
+            text = f"HTTP 429 ratelimited (Retry-After {limited.header})"
+            raise _gave_up(method, "ratelimited", text, attempt, state.waited_s)
+        logger.info(
+            "%s: 429 ratelimited, Retry-After %s -> method blocked %.3fs for every user",
+            method,
+            limited.header,
+            limited.retry_after_s,
+        )
+
+    async def _back_off(
+        self, method: str, failure: Retry, state: RetryState, attempt: int, reached: bool
+    ) -> None:
+        """Sleep before the next attempt; raise if the retries ran out."""
+        self.stats.add(method, errors=1)
+        answered = reached or self.base_url in _ANSWERED
+        wait = (
+            None if failure.code == "invalid_url" else state.next_transient_wait(reached=answered)
+        )
+        text = redact(failure.text, (self._token.reveal(),))
+        if wait is None:
+            if not answered:
+                raise SlackConnectionError(
+                    method, base_url=self.base_url, attempts=attempt, last_error=text
                 )
-                continue
-            except _Transient as failure:
-                reached = reached or failure.reached
-                self.stats.add(method, errors=1)
-                answered = reached or self.base_url in _ANSWERED
-                wait = (None if failure.code == "invalid_url"
-                        else state.next_transient_wait(reached=answered))
-                if wait is None:
-                    if not answered:
-                        raise SlackConnectionError(
-                            method,
-                            base_url=self.base_url,
-                            attempts=attempt,
-                            last_error=redact(failure.text, (self._token.reveal(),)),
-                        ) from None
-                    raise _gave_up(
-                        method, failure.code, redact(failure.text, (self._token.reveal(),)),
-                        attempt, max(state.waited_s, state.retrying_s),
-                    ) from None
-                logger.info(
-                    "%s: %s (attempt %d), retrying in %.2fs",
-                    method,
-                    redact(failure.text, (self._token.reveal(),)),
-                    attempt,
-                    wait,
-                )
-                await asyncio.sleep(wait)
-                self.stats.add(method, wait_retry_s=wait)
-                continue
-            except SlackError:
-                self.stats.add(method, errors=1)
-                raise
-            bucket.on_success()
-            self.stats.add(method, items=_count_items(method, data))
-            self.stats.set_rate(method, bucket.current_rate_per_min)
-            warning = data.get("warning")
-            if warning:
-                logger.debug("%s: Slack warning %s", method, warning)
-            return data
+            waited = max(state.waited_s, state.retrying_s)
+            raise _gave_up(method, failure.code, text, attempt, waited)
+        logger.info("%s: %s (attempt %d), retrying in %.2fs", method, text, attempt, wait)
+        await asyncio.sleep(wait)
+        self.stats.add(method, wait_retry_s=wait)
 
     # -- display -------------------------------------------------------------------------------
 
@@ -585,3 +487,22 @@ class AsyncSlackClient:
 
     def __reduce__(self) -> tuple[Any, ...]:
         raise TypeError("AsyncSlackClient cannot be pickled (it holds a session and a token)")
+
+
+def _limits(
+    limits: Limits | None,
+    profile: str | None,
+    time_scale: float | None,
+    overrides: Mapping[str, Any] | None,
+) -> Limits:
+    if limits is None:
+        return Limits(
+            "internal" if profile is None else profile,
+            overrides or {},
+            1.0 if time_scale is None else time_scale,
+        )
+    if not isinstance(limits, Limits):
+        raise TypeError(f"limits must be a Limits, got {type(limits).__name__}")
+    if profile is not None or time_scale is not None or overrides is not None:
+        raise ValueError("pass either limits= or profile=/time_scale=/overrides=, not both")
+    return limits

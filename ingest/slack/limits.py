@@ -17,17 +17,24 @@ Bursts are one below the capacity the simulator (and, we assume, Slack) allows, 
 spare token absorbs network jitter and a paced request never turns into a 429.
 
 All rates are per *Slack* minute; the bucket multiplies them by ``time_scale``.
+
+``Limits`` bundles all of it for one client: profile, overrides, time scale and the share of
+Slack's budget this process may use (``Limits.scaled``). ``resolve_budget`` and friends are
+the table look-ups it is built on.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any
 
 __all__ = [
     "DEFAULT_PAGE_SIZE",
+    "DEFAULT_RETRY_AFTER_SLACK_S",
     "DEFAULT_TIER",
     "MAX_PAGE_SIZE",
     "METHOD_TIERS",
@@ -36,12 +43,18 @@ __all__ = [
     "TIERS",
     "TIER_RATES",
     "Budget",
+    "Limits",
     "Profile",
     "resolve_budget",
     "resolve_page_size",
     "resolve_tier",
+    "share_budget",
     "validate_overrides",
 ]
+
+#: Wait after a 429 that carries no usable ``Retry-After``, in Slack seconds. Slack always
+#: sends the header; this only guards against proxies dropping it.
+DEFAULT_RETRY_AFTER_SLACK_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -255,3 +268,125 @@ def resolve_page_size(profile: str, method: str, overrides: Mapping[str, Any] | 
     if method in profile_sizes:
         return profile_sizes[method]
     return PAGE_SIZES["default"].get(method, DEFAULT_PAGE_SIZE)
+
+
+def share_budget(budget: Budget, share: float) -> Budget:
+    """``budget`` for a process that may use ``share`` of it: the rate times ``share``, the
+    burst floored (min 1) so the holders' bursts never add up to more than Slack's capacity.
+    Unlimited budgets are returned as they are."""
+    if share >= 1 or budget.rate_per_min is None:
+        return budget
+    return Budget(budget.rate_per_min * share, max(1, math.floor(budget.burst * share)))
+
+
+def _check_share(share: float) -> float:
+    if isinstance(share, bool) or not isinstance(share, int | float) or not 0 < share <= 1:
+        raise ValueError(f"budget share must be in (0, 1], got {share!r}")
+    return float(share)
+
+
+def _check_time_scale(time_scale: float) -> float:
+    if not (
+        isinstance(time_scale, int | float)
+        and not isinstance(time_scale, bool)
+        and time_scale > 0
+        and math.isfinite(time_scale)
+    ):
+        raise ValueError(f"time_scale must be a positive number, got {time_scale!r}")
+    return float(time_scale)
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Everything a client paces by, as one value.
+
+    ``profile`` and ``overrides`` pick the per-method rate/burst/page size (see the module
+    docstring); ``time_scale`` is how much faster than Slack's clock the server runs (60 => a
+    Slack minute lasts 1 s); ``share`` is the part of Slack's budget this process may use
+    (N processes on one token each take 1/N, see ``scaled``). Built once, compared by value,
+    never mutated: ``scaled`` and ``with_time_scale`` return new values.
+    """
+
+    profile: str = "internal"
+    overrides: Mapping[str, Mapping[str, float | int]] = dataclasses.field(
+        default_factory=lambda: MappingProxyType({})
+    )
+    time_scale: float = 1.0
+    share: float = 1.0
+
+    def __post_init__(self) -> None:
+        _check_profile(self.profile)
+        checked = validate_overrides(self.overrides)
+        frozen = {key: MappingProxyType(entry) for key, entry in checked.items()}
+        object.__setattr__(self, "overrides", MappingProxyType(frozen))
+        object.__setattr__(self, "time_scale", _check_time_scale(self.time_scale))
+        object.__setattr__(self, "share", _check_share(self.share))
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Limits):
+            return NotImplemented
+        return (self.profile, self.time_scale, self.share, self._plain_overrides()) == (
+            other.profile,
+            other.time_scale,
+            other.share,
+            other._plain_overrides(),
+        )
+
+    def __hash__(self) -> int:
+        items = tuple(sorted((k, tuple(sorted(v.items()))) for k, v in self.overrides.items()))
+        return hash((self.profile, self.time_scale, self.share, items))
+
+    def _plain_overrides(self) -> dict[str, dict[str, float | int]]:
+        return {key: dict(entry) for key, entry in self.overrides.items()}
+
+    # -- derived values ------------------------------------------------------------------------
+
+    def scaled(self, share: float) -> Limits:
+        """These limits for a process taking ``share`` (0 < share <= 1) of them: every rate
+        times ``share`` and every burst floored (min 1). Shares multiply."""
+        return dataclasses.replace(self, share=self.share * _check_share(share))
+
+    def with_time_scale(self, time_scale: float) -> Limits:
+        return dataclasses.replace(self, time_scale=time_scale)
+
+    @property
+    def unlimited(self) -> bool:
+        return PROFILES[self.profile].unlimited
+
+    def tier(self, method: str) -> str:
+        return resolve_tier(self.profile, method)
+
+    def table_budget(self, method: str) -> Budget:
+        """The whole workspace's budget for ``method`` (profile + overrides, no share)."""
+        return resolve_budget(self.profile, method, self.overrides)
+
+    def budget(self, method: str) -> Budget:
+        """This process's budget for ``method``: the table budget scaled by ``share``."""
+        return share_budget(self.table_budget(method), self.share)
+
+    def page_size(self, method: str) -> int:
+        return resolve_page_size(self.profile, method, self.overrides)
+
+    def min_burst(self, methods: Iterable[str]) -> int | None:
+        """The smallest table burst among ``methods`` (None: unlimited). A budget cannot be
+        split finer than that: a process's burst never goes below one request."""
+        budgets = [self.table_budget(m) for m in methods]
+        if not budgets or any(b.unlimited for b in budgets):
+            return None
+        return min(b.burst for b in budgets)
+
+    def real_seconds(self, slack_s: float) -> float:
+        """Slack seconds as real seconds at ``time_scale``."""
+        return slack_s / self.time_scale
+
+    @property
+    def missing_retry_after_s(self) -> float:
+        """Real seconds to wait after a 429 without a usable ``Retry-After``: one Slack
+        second, stretched by ``1 / share`` (a process holding 1/N of the budget paces N
+        times slower, so it also waits N times longer; this is what it did when the share
+        was applied by stretching ``time_scale``)."""
+        return DEFAULT_RETRY_AFTER_SLACK_S / (self.time_scale * self.share)
+
+    def as_overrides(self) -> dict[str, dict[str, float | int]]:
+        """The overrides as plain dicts (e.g. for settings files)."""
+        return self._plain_overrides()

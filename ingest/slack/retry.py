@@ -22,19 +22,41 @@ Counts are only safety nets:
 * ``max_rate_limited``: 429s per call (default ``10 * max_attempts``, at most 60), so a
   busy budget does not exhaust a call that Slack is merely pacing.
 
+``classify`` turns the outcome of one attempt (a response or a ``TransportError``) into a
+``Decision``: ``Success``, ``RateLimited`` (with the wait Slack asked for), ``Retry`` (a
+transient failure: back off) or ``Fail`` (a typed ``SlackError`` to raise at once). The
+client acts on the decision; ``RetryState`` says whether to go on.
+
 Units: real seconds. The client derives them from Slack time (``max_retry_wait_s`` and the
-backoff cap are divided by ``time_scale`` by the loader, see ``ingest.source.fanout``);
+backoff cap are divided by ``time_scale`` by the loader, see ``ingest.source.connect``);
 ``base_s`` stays real: it is about network hiccups, not Slack's clock.
 """
 
 from __future__ import annotations
 
+import math
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
-__all__ = ["RetryPolicy", "RetryState"]
+import orjson
+
+from ingest.slack.errors import TRANSIENT_CODES, SlackError, error_from_response
+from ingest.slack.transport import TransportError, TransportResponse
+
+__all__ = [
+    "Decision",
+    "Fail",
+    "RateLimited",
+    "Retry",
+    "RetryPolicy",
+    "RetryState",
+    "Success",
+    "classify",
+    "parse_retry_after",
+]
 
 #: Below this, what is left of the wait budget is not worth another attempt.
 _MIN_WAIT_S = 0.001
@@ -107,8 +129,11 @@ class RetryState:
         self.failures += 1
         if self.first_failure_at is None:
             self.first_failure_at = self.policy.clock()
-        limit = self.policy.max_attempts if reached else min(self.policy.max_attempts,
-                                                             self.policy.unreached_attempts)
+        limit = (
+            self.policy.max_attempts
+            if reached
+            else min(self.policy.max_attempts, self.policy.unreached_attempts)
+        )
         if self.failures >= limit:
             return None
         left = self.budget_left_s
@@ -127,3 +152,98 @@ class RetryState:
             return None
         self.waited_s += retry_after_s
         return retry_after_s
+
+
+# -- classification of one attempt -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Success:
+    """``ok: true``: the response dict."""
+
+    data: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class RateLimited:
+    """HTTP 429 or ``ratelimited``: block the method for ``retry_after_s`` and try again.
+    ``header`` is the raw ``Retry-After`` (for messages)."""
+
+    retry_after_s: float
+    header: str | None
+
+
+@dataclass(frozen=True)
+class Retry:
+    """A transient failure: back off and try again. ``reached``: the server answered (or at
+    least was connected to) on this attempt."""
+
+    code: str
+    text: str
+    reached: bool
+
+
+@dataclass(frozen=True)
+class Fail:
+    """Raise ``error`` at once (never retried)."""
+
+    error: SlackError
+
+
+Decision = Success | RateLimited | Retry | Fail
+
+
+def parse_retry_after(header: str | None) -> float | None:
+    """Seconds from a ``Retry-After`` header (fractions accepted); None if missing or bad."""
+    if header is None:
+        return None
+    try:
+        value = float(header.strip())
+    except ValueError:
+        return None
+    if not math.isfinite(value) or value < 0:
+        return None
+    return value
+
+
+def classify(
+    method: str,
+    params: Mapping[str, Any],
+    outcome: TransportResponse | TransportError,
+    *,
+    missing_retry_after_s: float,
+) -> Decision:
+    """What to do after one attempt of ``method`` with ``params``.
+
+    ``missing_retry_after_s``: the wait for a 429 without a usable ``Retry-After``.
+    """
+    if isinstance(outcome, TransportError):
+        return Retry(outcome.code, outcome.text, outcome.reached)
+    status = outcome.status
+    header = outcome.header("Retry-After")
+    if status == 429:
+        return _rate_limited(header, missing_retry_after_s)
+    if status >= 500:
+        return Retry(f"http_{status}", f"HTTP {status}", reached=True)
+    try:
+        data = orjson.loads(outcome.body)
+    except orjson.JSONDecodeError:
+        data = None
+    if not isinstance(data, dict):
+        if status == 200:
+            text = f"HTTP 200 with an invalid JSON body ({len(outcome.body)} bytes)"
+            return Retry("invalid_json", text, reached=True)
+        return Fail(SlackError(method, f"http_{status}", f"{method}: HTTP {status}"))
+    if data.get("ok") is True:
+        return Success(data)
+    code = str(data.get("error") or ("unknown_error" if status == 200 else f"http_{status}"))
+    if code == "ratelimited":
+        return _rate_limited(header, missing_retry_after_s)
+    if code in TRANSIENT_CODES:
+        return Retry(code, f"ok:false {code}", reached=True)
+    return Fail(error_from_response(method, data, params))
+
+
+def _rate_limited(header: str | None, missing_retry_after_s: float) -> RateLimited:
+    value = parse_retry_after(header)
+    return RateLimited(missing_retry_after_s if value is None else value, header)

@@ -3,24 +3,45 @@
 Everything outside `ingest/source` imports from here, never from the modules inside
 (tests of those modules excepted). The names below are the contract with the load layer,
 the CLI and the flows.
+
+Modules: events (what the fan-out hands over), fanout (HistoryFanout: the background
+loop), channel (one channel's history), threads (thread replies), handoff (the bounded
+async-to-sync queue), connect (clients, run_async), cursors (per-channel state and the
+windows read from it), selection + planning (which channels), context (SlackContext),
+resources (the dlt source), slices (the messages resource's slices), reconcile
+(deletions), arrow (the fast path), progress, settings.
 """
 
 from ingest.source import logfilter
 from ingest.source.arrow import COLUMN_HINTS, message_to_row, messages_to_arrow
-from ingest.source.fanout import HistoryFanout, client_for, run_async
+from ingest.source.connect import client_for, run_async
+from ingest.source.context import SlackContext
+from ingest.source.cursors import merge_states
+from ingest.source.events import (
+    ChannelDone,
+    ChannelSkipped,
+    Checkpoint,
+    End,
+    Event,
+    Failed,
+    Fetched,
+    Idle,
+    Received,
+    Reconcile,
+    Rows,
+)
+from ingest.source.fanout import HistoryFanout
+from ingest.source.planning import list_and_plan, list_channels, plan_channels
 from ingest.source.progress import LoadProgress
 from ingest.source.reconcile import reconcile
 from ingest.source.resources import (
-    MessageStream,
-    SlackContext,
     channel_states_of,
-    list_channels,
     make_source,
     saved_channel_states,
     slack_source,
     start_history,
 )
-from ingest.source.selection import ChannelPlan, plan_channels
+from ingest.source.selection import ChannelPlan, plan_from_list
 from ingest.source.settings import (
     ConfigError,
     LoadSettings,
@@ -29,29 +50,42 @@ from ingest.source.settings import (
     ts_from_date,
     ts_to_micros,
 )
-from ingest.source.state import merge_states
+from ingest.source.slices import MessageStream
 
 logfilter.install()
 
 __all__ = [
     "COLUMN_HINTS",
-    "HistoryFanout",
-    "message_to_row",
-    "messages_to_arrow",
+    "ChannelDone",
     "ChannelPlan",
+    "ChannelSkipped",
+    "Checkpoint",
     "ConfigError",
+    "End",
+    "Event",
+    "Failed",
+    "Fetched",
+    "HistoryFanout",
+    "Idle",
     "LoadProgress",
     "LoadSettings",
     "MessageStream",
+    "Received",
+    "Reconcile",
+    "Rows",
     "SlackContext",
     "channel_states_of",
     "check_token",
     "client_for",
     "format_ts",
+    "list_and_plan",
     "list_channels",
     "make_source",
     "merge_states",
+    "message_to_row",
+    "messages_to_arrow",
     "plan_channels",
+    "plan_from_list",
     "reconcile",
     "run_async",
     "saved_channel_states",

@@ -18,14 +18,37 @@ import pyarrow as pa
 from ingest.source.settings import ts_to_micros
 
 STRING_FIELDS = (
-    "type", "subtype", "user", "bot_id", "app_id", "team", "text", "client_msg_id",
-    "latest_reply", "parent_user_id", "username", "inviter", "topic", "purpose",
+    "type",
+    "subtype",
+    "user",
+    "bot_id",
+    "app_id",
+    "team",
+    "text",
+    "client_msg_id",
+    "latest_reply",
+    "parent_user_id",
+    "username",
+    "inviter",
+    "topic",
+    "purpose",
 )
 INT_FIELDS = ("reply_count", "reply_users_count")
 BOOL_FIELDS = ("is_locked", "subscribed", "display_as_bot", "upload")
 JSON_FIELDS = (
-    "reactions", "files", "attachments", "blocks", "root", "edited", "bot_profile",
-    "icons", "metadata", "reply_users", "pinned_to", "x_files", "assistant_app_thread",
+    "reactions",
+    "files",
+    "attachments",
+    "blocks",
+    "root",
+    "edited",
+    "bot_profile",
+    "icons",
+    "metadata",
+    "reply_users",
+    "pinned_to",
+    "x_files",
+    "assistant_app_thread",
 )
 KEY_FIELDS = ("channel_id", "ts", "thread_ts")
 _KNOWN = frozenset(KEY_FIELDS + STRING_FIELDS + INT_FIELDS + BOOL_FIELDS + JSON_FIELDS)
@@ -34,10 +57,18 @@ TS_TYPE = pa.timestamp("us", tz="UTC")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 SCHEMA = pa.schema(
-    [pa.field("channel_id", pa.string(), nullable=False), pa.field("ts", pa.string(), nullable=False)]
-    + [pa.field("thread_ts", pa.string()), pa.field("ts_at", TS_TYPE),
-       pa.field("is_reply", pa.bool_()), pa.field("edited_ts", pa.string()),
-       pa.field("is_deleted", pa.bool_()), pa.field("deleted_at", TS_TYPE)]
+    [
+        pa.field("channel_id", pa.string(), nullable=False),
+        pa.field("ts", pa.string(), nullable=False),
+    ]
+    + [
+        pa.field("thread_ts", pa.string()),
+        pa.field("ts_at", TS_TYPE),
+        pa.field("is_reply", pa.bool_()),
+        pa.field("edited_ts", pa.string()),
+        pa.field("is_deleted", pa.bool_()),
+        pa.field("deleted_at", TS_TYPE),
+    ]
     + [pa.field(f, pa.string()) for f in STRING_FIELDS]
     + [pa.field(f, pa.int64()) for f in INT_FIELDS]
     + [pa.field(f, pa.bool_()) for f in BOOL_FIELDS]

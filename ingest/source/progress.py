@@ -44,8 +44,10 @@ class LoadProgress:
         with self._lock:
             self.channels_done += 1
             if counts is not None:
-                self.channels[cid] = {"messages": counts.get("messages", 0),
-                                      "replies": counts.get("replies", 0)}
+                self.channels[cid] = {
+                    "messages": counts.get("messages", 0),
+                    "replies": counts.get("replies", 0),
+                }
 
     def channel_skipped(self, cid: str, reason: str) -> None:
         with self._lock:
@@ -77,8 +79,9 @@ class LoadProgress:
                 noun = "channel's" if channels == 1 else "channels'"
                 parts.append(f"{channels:,} {noun} progress")
             if not parts:
-                parts = [f"{n:,} {table} rows" for table, n in sorted(self.committed_rows.items())
-                         if n] or ["no new rows"]
+                parts = [
+                    f"{n:,} {table} rows" for table, n in sorted(self.committed_rows.items()) if n
+                ] or ["no new rows"]
         return f"kept {' and '.join(parts)} in {where}"
 
     def set_channel_names(self, names: dict[str, str]) -> None:

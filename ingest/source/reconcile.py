@@ -14,6 +14,8 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
+from ingest.source.events import Reconcile
+
 _TS = re.compile(r"^\d{1,10}(\.\d{1,6})?$")
 _ID = re.compile(r"^[A-Z0-9]{1,32}$")
 CHUNK = 5000
@@ -35,19 +37,21 @@ def _ts_key(ts: str) -> str:
 
 def _mark(client: Any, table: str, cid: str, gone: list[str], *, with_threads: bool) -> None:
     for i in range(0, len(gone), CHUNK):
-        chunk = ", ".join(_lit(ts, _TS) for ts in gone[i:i + CHUNK])
+        chunk = ", ".join(_lit(ts, _TS) for ts in gone[i : i + CHUNK])
         client.execute_sql(
             f"update {table} set is_deleted = true, deleted_at = current_timestamp "
-            f"where channel_id = {_lit(cid, _ID)} and ts in ({chunk})")
+            f"where channel_id = {_lit(cid, _ID)} and ts in ({chunk})"
+        )
         if with_threads:
             # a deleted thread parent takes its replies with it
             client.execute_sql(
                 f"update {table} set is_deleted = true, deleted_at = current_timestamp "
                 f"where channel_id = {_lit(cid, _ID)} and thread_ts in ({chunk}) "
-                "and coalesce(is_deleted, false) = false")
+                "and coalesce(is_deleted, false) = false"
+            )
 
 
-def reconcile(pipeline: Any, items: Iterable[tuple[Any, ...]]) -> int:
+def reconcile(pipeline: Any, items: Iterable[Reconcile]) -> int:
     """Apply reconciliations; returns how many rows were newly marked deleted.
 
     Windows cost one query each (at most a couple per channel); whole-thread re-reads are
@@ -60,14 +64,19 @@ def reconcile(pipeline: Any, items: Iterable[tuple[Any, ...]]) -> int:
     with pipeline.sql_client() as client:
         table = client.make_qualified_table_name("messages")
         alive = "coalesce(is_deleted, false) = false"
-        for cid, lo, hi, thread_ts, existing in items:
-            if thread_ts is not None:
-                threads.setdefault(cid, {})[thread_ts] = set(existing)
+        for item in items:
+            cid, lo, hi, existing = item.channel_id, item.lo, item.hi, item.existing
+            if item.thread_ts is not None:
+                threads.setdefault(cid, {})[item.thread_ts] = set(existing)
                 continue
-            where = [f"channel_id = {_lit(cid, _ID)}", alive,
-                     f"ts <= {_lit(_ts_key(hi), _TS)}",
-                     # top-level rows and broadcasts live in history; replies: per thread
-                     "(coalesce(is_reply, false) = false or subtype = 'thread_broadcast')"]
+            assert hi is not None  # a window always has its upper bound
+            where = [
+                f"channel_id = {_lit(cid, _ID)}",
+                alive,
+                f"ts <= {_lit(_ts_key(hi), _TS)}",
+                # top-level rows and broadcasts live in history; replies: per thread
+                "(coalesce(is_reply, false) = false or subtype = 'thread_broadcast')",
+            ]
             if lo not in (None, "0"):
                 where.append(f"ts > {_lit(_ts_key(lo), _TS)}")
             rows = client.execute_sql(f"select ts from {table} where {' and '.join(where)}") or []
@@ -78,10 +87,14 @@ def reconcile(pipeline: Any, items: Iterable[tuple[Any, ...]]) -> int:
             parents = sorted(by_thread)
             gone_all: list[str] = []
             for i in range(0, len(parents), CHUNK):
-                chunk = ", ".join(_lit(ts, _TS) for ts in parents[i:i + CHUNK])
-                rows = client.execute_sql(
-                    f"select thread_ts, ts from {table} where channel_id = {_lit(cid, _ID)} "
-                    f"and {alive} and thread_ts in ({chunk}) and ts <> thread_ts") or []
+                chunk = ", ".join(_lit(ts, _TS) for ts in parents[i : i + CHUNK])
+                rows = (
+                    client.execute_sql(
+                        f"select thread_ts, ts from {table} where channel_id = {_lit(cid, _ID)} "
+                        f"and {alive} and thread_ts in ({chunk}) and ts <> thread_ts"
+                    )
+                    or []
+                )
                 gone_all.extend(ts for parent, ts in rows if ts not in by_thread[parent])
             _mark(client, table, cid, sorted(set(gone_all)), with_threads=False)
             marked += len(set(gone_all))

@@ -1,4 +1,5 @@
-"""Which channels a load covers: a pure function over conversations.list rows.
+"""Which channels a load covers: a pure function over conversations.list rows
+(`plan_from_list`; planning.py lists them first).
 
 Channels are always keyed by id. Names are accepted in selections (with or without '#')
 and resolved here; an unknown name or id is a user mistake (ConfigError).
@@ -48,7 +49,7 @@ def _resolve(refs: Iterable[str], channels: list[dict[str, Any]], what: str) -> 
     return ids
 
 
-def plan_channels(channels: list[dict[str, Any]], settings: LoadSettings) -> ChannelPlan:
+def plan_from_list(channels: list[dict[str, Any]], settings: LoadSettings) -> ChannelPlan:
     """Select channels and decide, for each, whether its history is read."""
     include = _resolve(settings.channels, channels, "channels") if settings.channels else None
     exclude = _resolve(settings.exclude_channels, channels, "exclude_channels")
@@ -56,7 +57,8 @@ def plan_channels(channels: list[dict[str, Any]], settings: LoadSettings) -> Cha
         both = ", ".join(channel_label(c) for c in channels if c["id"] in include & exclude)
         raise ConfigError(
             f"channel(s) both selected and excluded: {both} (named in --channel / channels "
-            "and in --exclude-channel / exclude_channels): keep each channel in one of them")
+            "and in --exclude-channel / exclude_channels): keep each channel in one of them"
+        )
     plan = ChannelPlan()
     for ch in sorted(channels, key=lambda c: c["id"]):
         cid = ch["id"]
@@ -90,8 +92,9 @@ def channel_label(ch: dict[str, Any]) -> str:
     return f"#{name} ({ch['id']})" if name else str(ch["id"])
 
 
-def _none_readable(plan: ChannelPlan, channels: list[dict[str, Any]], include: set[str],
-                   settings: LoadSettings) -> None:
+def _none_readable(
+    plan: ChannelPlan, channels: list[dict[str, Any]], include: set[str], settings: LoadSettings
+) -> None:
     """Channels were asked for by name or id and none of them can be read: the load would
     do nothing, so it is a user mistake (exit 2), not an empty success."""
     by_id = {c["id"]: c for c in channels}
@@ -105,5 +108,8 @@ def _none_readable(plan: ChannelPlan, channels: list[dict[str, Any]], include: s
         else:
             reason = "archived channels are excluded (--exclude-archived)"
         why.append(f"{channel_label(ch)}: {reason}")
-    raise ConfigError("none of the channels asked for can be read: " + "; ".join(why)
-                      + " (invite the bot, or pass --auto-join for public channels)")
+    raise ConfigError(
+        "none of the channels asked for can be read: "
+        + "; ".join(why)
+        + " (invite the bot, or pass --auto-join for public channels)"
+    )

@@ -5,24 +5,29 @@ from __future__ import annotations
 
 from ingest.simulator import SimulatorThread, Workspace
 from ingest.source import LoadSettings
+from ingest.source.cursors import ChannelState
+from ingest.source.events import ChannelDone, Checkpoint
 from ingest.source.fanout import HistoryFanout
 from ingest.source.settings import ts_to_micros
-from ingest.source.state import ChannelState
 
 
 def _checkpoint_threads(lookback_days: float) -> tuple[int, list[str], int]:
     ws = Workspace.generate(size="tiny", seed=3)
     with SimulatorThread(ws, profile="unlimited") as s:
-        settings = LoadSettings(base_url=s.base_url, profile="unlimited",
-                                lookback_days=lookback_days, checkpoint_pages=1).validate()
+        settings = LoadSettings(
+            base_url=s.base_url,
+            profile="unlimited",
+            lookback_days=lookback_days,
+            checkpoint_pages=1,
+        ).validate()
         ids = sorted(ws.truth().readable_channel_ids)
         fan = HistoryFanout(ws.token, settings, ids, {})
         tracked: list[str] = []
         checkpoints = 0
         for item in fan.items():
-            if item[0] in ("checkpoint", "done"):
+            if isinstance(item, Checkpoint | ChannelDone):
                 checkpoints += 1
-                tracked.extend(ChannelState.from_dict(item[2]).threads)
+                tracked.extend(ChannelState.from_dict(item.state).threads)
         floor = fan.now_micros - fan.lookback_micros
         too_old = [ts for ts in tracked if ts_to_micros(ts) < floor]
     return checkpoints, too_old, len(tracked)

@@ -4,13 +4,9 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from types import SimpleNamespace
-from typing import Any
 
 import aiohttp
-import aioresponses.core
 import pytest
-from aioresponses import aioresponses as _aioresponses
 
 from ingest.slack import reset_buckets
 
@@ -56,21 +52,3 @@ def assert_clean(exc: BaseException, token: str = TOKEN) -> None:
         assert all(token not in str(arg) for arg in seen.args)
         assert not isinstance(seen, aiohttp.ClientError), f"aiohttp error chained: {seen!r}"
         seen = seen.__cause__ or seen.__context__
-
-
-class _CompatClientResponse(aiohttp.ClientResponse):
-    """aioresponses 0.7.9 builds responses without ``stream_writer``, which aiohttp 3.14's
-    ``ClientResponse`` requires (it reads ``stream_writer.output_size`` when the request is
-    already sent). Supply a stand-in."""
-
-    def __init__(self, method: str, url: Any, **kwargs: Any) -> None:
-        kwargs.setdefault("stream_writer", SimpleNamespace(output_size=0))
-        super().__init__(method, url, **kwargs)
-
-
-@pytest.fixture
-def mock_slack(monkeypatch: pytest.MonkeyPatch) -> Iterator[_aioresponses]:
-    """``aioresponses()`` made to work with aiohttp 3.14 (patched for this test only)."""
-    monkeypatch.setattr(aioresponses.core, "ClientResponse", _CompatClientResponse)
-    with _aioresponses() as mocked:
-        yield mocked

@@ -1,4 +1,4 @@
-"""AsyncSlackClient unit tests over aioresponses (no network)."""
+"""AsyncSlackClient unit tests through ``FakeSlack`` on ``MockTransport`` (no network)."""
 
 from __future__ import annotations
 
@@ -13,8 +13,6 @@ from typing import Any
 
 import aiohttp
 import pytest
-from aioresponses import CallbackResult, aioresponses
-from yarl import URL
 
 from ingest.slack import (
     AsyncSlackClient,
@@ -30,9 +28,12 @@ from ingest.slack import (
     SlackResourceError,
     SlackRetryExhaustedError,
     ThreadNotFoundError,
+    TransportRequest,
+    TransportResponse,
     redact,
 )
 from tests.slack.conftest import BASE, TOKEN, assert_clean
+from tests.slack.fake_slack import FakeSlack, reply
 
 HTML_503 = "<html><body><h1>503 Service Unavailable</h1></body></html>"
 
@@ -41,12 +42,12 @@ def url(method: str) -> str:
     return BASE + method
 
 
-def sent(m: aioresponses, method: str) -> list[Any]:
-    """The recorded calls to ``method`` (each has .kwargs: data, headers)."""
-    return m.requests.get(("POST", URL(url(method))), [])
+def sent(m: FakeSlack, method: str) -> list[TransportRequest]:
+    """The recorded requests to ``method`` (each has .form and .headers)."""
+    return m.sent(method)
 
 
-def auth_ok(m: aioresponses) -> None:
+def auth_ok(m: FakeSlack) -> None:
     m.post(
         url("auth.test"),
         payload={
@@ -67,59 +68,67 @@ def fast(client: AsyncSlackClient, **changes: Any) -> AsyncSlackClient:
     return client
 
 
-def make_client(**kwargs: Any) -> AsyncSlackClient:
+def make_client(m: FakeSlack | None = None, **kwargs: Any) -> AsyncSlackClient:
+    """A fast client; through ``m``'s transport if given (else the real aiohttp one)."""
     kwargs.setdefault("time_scale", 600.0)
+    if m is not None:
+        kwargs.setdefault("transport", m.transport)
     return fast(AsyncSlackClient(TOKEN, **kwargs))
 
 
 @pytest.fixture
-def m(mock_slack: aioresponses) -> aioresponses:
-    auth_ok(mock_slack)
-    return mock_slack
+def fake() -> FakeSlack:
+    return FakeSlack()
 
 
 @pytest.fixture
-async def client(m: aioresponses) -> AsyncIterator[AsyncSlackClient]:
-    async with make_client() as c:
+def m(fake: FakeSlack) -> FakeSlack:
+    auth_ok(fake)
+    return fake
+
+
+@pytest.fixture
+async def client(m: FakeSlack) -> AsyncIterator[AsyncSlackClient]:
+    async with make_client(m) as c:
         yield c
 
 
 # -- lifecycle, auth, transport --------------------------------------------------------------
 
 
-async def test_auth_test_sets_identity_and_token_goes_in_the_header_only(m: aioresponses) -> None:
-    client = make_client()
+async def test_auth_test_sets_identity_and_token_goes_in_the_header_only(m: FakeSlack) -> None:
+    client = make_client(m)
     async with client:
         assert (client.team_id, client.user_id, client.bot_id) == ("T0001", "U0001", "B0001")
         assert client.workspace_key == f"{BASE}|T0001"
         assert not client.closed
     assert client.closed
     (call,) = sent(m, "auth.test")
-    assert call.kwargs["headers"]["Authorization"] == f"Bearer {TOKEN}"
-    assert TOKEN not in str(call.kwargs.get("data"))
-    for _method, request_url in m.requests:
-        assert TOKEN not in str(request_url)
-        assert not request_url.query
+    assert call.headers["Authorization"] == f"Bearer {TOKEN}"
+    assert TOKEN not in str(dict(call.form))
+    for request in m.requests:
+        assert TOKEN not in request.url
+        assert "?" not in request.url
 
 
-async def test_call_form_encodes_params(m: aioresponses, client: AsyncSlackClient) -> None:
+async def test_call_form_encodes_params(m: FakeSlack, client: AsyncSlackClient) -> None:
     m.post(url("conversations.info"), payload={"ok": True, "channel": {"id": "C1"}})
     data = await client.call(
         "conversations.info", channel="C1", include_num_members=True, types=["a", "b"], x=None
     )
     assert data["channel"] == {"id": "C1"}
     (call,) = sent(m, "conversations.info")
-    assert call.kwargs["data"] == {"channel": "C1", "include_num_members": "true", "types": "a,b"}
+    assert dict(call.form) == {"channel": "C1", "include_num_members": "true", "types": "a,b"}
 
 
-async def test_explicit_workspace_key_is_used(m: aioresponses) -> None:
-    async with make_client(workspace_key="acme") as c:
+async def test_explicit_workspace_key_is_used(m: FakeSlack) -> None:
+    async with make_client(m, workspace_key="acme") as c:
         assert c.workspace_key == "acme"
         assert c.bucket("conversations.history") is c.bucket("conversations.history")
 
 
-async def test_call_before_open_and_token_param_are_refused(m: aioresponses) -> None:
-    client = make_client()
+async def test_call_before_open_and_token_param_are_refused(m: FakeSlack) -> None:
+    client = make_client(m)
     with pytest.raises(RuntimeError, match="async with"):
         await client.call("team.info")
     async with client:
@@ -155,7 +164,7 @@ def page(messages: int, cursor: Any = "__missing__", **extra: Any) -> dict[str, 
 
 @pytest.mark.parametrize("last", ["", None, "__missing__"])
 async def test_paginate_follows_cursor_through_short_and_empty_pages(
-    m: aioresponses, client: AsyncSlackClient, last: Any
+    m: FakeSlack, client: AsyncSlackClient, last: Any
 ) -> None:
     m.post(url("conversations.history"), payload=page(3, "dXNlcjpVMDYx=="))
     m.post(url("conversations.history"), payload=page(0, "bmV4dA=="))  # empty, cursor alive
@@ -164,45 +173,45 @@ async def test_paginate_follows_cursor_through_short_and_empty_pages(
     pages = [p async for p in client.paginate("conversations.history", channel="C1", oldest="0")]
     assert [len(p["messages"]) for p in pages] == [3, 0, 1, 2]
     calls = sent(m, "conversations.history")
-    assert [c.kwargs["data"].get("cursor") for c in calls] == [
+    assert [c.form.get("cursor") for c in calls] == [
         None,
         "dXNlcjpVMDYx==",
         "bmV4dA==",
         "dGhpcmQ=",
     ]
-    assert all(c.kwargs["data"]["limit"] == "200" for c in calls)
-    assert all(c.kwargs["data"]["channel"] == "C1" for c in calls)
+    assert all(c.form["limit"] == "200" for c in calls)
+    assert all(c.form["channel"] == "C1" for c in calls)
     stats = client.stats.get("conversations.history")
     assert (stats.pages, stats.items, stats.requests) == (4, 6, 4)
 
 
-async def test_paginate_page_size_from_profile_and_explicit_limit(m: aioresponses) -> None:
+async def test_paginate_page_size_from_profile_and_explicit_limit(m: FakeSlack) -> None:
     m.post(url("conversations.replies"), payload=page(1, ""))
     m.post(url("conversations.replies"), payload=page(1, ""))
-    async with make_client(profile="unlisted") as c:
+    async with make_client(m, profile="unlisted") as c:
         assert c.page_size("conversations.replies") == 15
         assert c.page_size("conversations.list") == 999
         [p async for p in c.paginate("conversations.replies", channel="C1", ts="1.0")]
         [p async for p in c.paginate("conversations.replies", channel="C1", ts="1.0", limit=7)]
     calls = sent(m, "conversations.replies")
-    assert [c.kwargs["data"]["limit"] for c in calls] == ["15", "7"]
+    assert [c.form["limit"] for c in calls] == ["15", "7"]
 
 
-async def test_page_size_override(m: aioresponses) -> None:
+async def test_page_size_override(m: FakeSlack) -> None:
     overrides = {"conversations.history": {"page_size": 100}}
-    async with make_client(overrides=overrides) as c:
+    async with make_client(m, overrides=overrides) as c:
         assert c.page_size("conversations.history") == 100
         assert c.page_size("users.list") == 200
 
 
 async def test_paginate_starting_cursor_and_repeated_cursor(
-    m: aioresponses, client: AsyncSlackClient
+    m: FakeSlack, client: AsyncSlackClient
 ) -> None:
     m.post(url("conversations.list"), payload={"ok": True, "channels": [], **_meta("same")})
     with pytest.raises(SlackError) as info:
         [p async for p in client.paginate("conversations.list", cursor="same")]
     assert info.value.code == "repeated_cursor"
-    assert sent(m, "conversations.list")[0].kwargs["data"]["cursor"] == "same"
+    assert sent(m, "conversations.list")[0].form["cursor"] == "same"
     assert_clean(info.value)
 
 
@@ -237,7 +246,7 @@ def _meta(cursor: str) -> dict[str, Any]:
     ],
 )
 async def test_error_codes_map_to_classes_and_are_not_retried(
-    m: aioresponses, client: AsyncSlackClient, code: str, cls: type[SlackError]
+    m: FakeSlack, client: AsyncSlackClient, code: str, cls: type[SlackError]
 ) -> None:
     m.post(url("conversations.history"), payload={"ok": False, "error": code}, repeat=True)
     with pytest.raises(SlackError) as info:
@@ -256,7 +265,7 @@ async def test_error_codes_map_to_classes_and_are_not_retried(
 
 
 async def test_thread_not_found_carries_channel_and_ts(
-    m: aioresponses, client: AsyncSlackClient
+    m: FakeSlack, client: AsyncSlackClient
 ) -> None:
     m.post(url("conversations.replies"), payload={"ok": False, "error": "thread_not_found"})
     with pytest.raises(ThreadNotFoundError) as info:
@@ -268,7 +277,7 @@ async def test_thread_not_found_carries_channel_and_ts(
 
 
 async def test_missing_scope_names_needed_and_provided(
-    m: aioresponses, client: AsyncSlackClient
+    m: FakeSlack, client: AsyncSlackClient
 ) -> None:
     m.post(
         url("users.list"),
@@ -290,19 +299,19 @@ async def test_missing_scope_names_needed_and_provided(
     assert_clean(error)
 
 
-async def test_auth_failure_surfaces_at_async_with(mock_slack: aioresponses) -> None:
-    mock_slack.post(url("auth.test"), payload={"ok": False, "error": "token_revoked"})
-    client = make_client()
+async def test_auth_failure_surfaces_at_async_with(fake: FakeSlack) -> None:
+    fake.post(url("auth.test"), payload={"ok": False, "error": "token_revoked"})
+    client = make_client(fake)
     with pytest.raises(SlackAuthError) as info:
         async with client:
             pytest.fail("should not get here")
     assert info.value.code == "token_revoked"
     assert client.closed
-    assert len(sent(mock_slack, "auth.test")) == 1
+    assert len(sent(fake, "auth.test")) == 1
     assert_clean(info.value)
 
 
-async def test_http_4xx_bodies(m: aioresponses, client: AsyncSlackClient) -> None:
+async def test_http_4xx_bodies(m: FakeSlack, client: AsyncSlackClient) -> None:
     m.post(url("team.info"), status=404, body="<html>not found</html>", content_type="text/html")
     with pytest.raises(SlackError) as info:
         await client.call("team.info")
@@ -317,11 +326,11 @@ async def test_http_4xx_bodies(m: aioresponses, client: AsyncSlackClient) -> Non
 
 
 async def test_429_honours_fractional_retry_after_for_every_user_of_the_bucket(
-    m: aioresponses, client: AsyncSlackClient
+    m: FakeSlack, client: AsyncSlackClient
 ) -> None:
     times: list[float] = []
 
-    def record(url: URL, **kwargs: Any) -> None:
+    def record(request: TransportRequest) -> None:
         times.append(time.monotonic())
 
     m.post(
@@ -349,32 +358,30 @@ async def test_429_honours_fractional_retry_after_for_every_user_of_the_bucket(
     assert stats.wait_budget_s >= 0.14
 
 
-async def test_429_without_retry_after_waits_one_slack_second(m: aioresponses) -> None:
+async def test_429_without_retry_after_waits_one_slack_second(m: FakeSlack) -> None:
     times: list[float] = []
 
-    def record(url: URL, **kwargs: Any) -> None:
+    def record(request: TransportRequest) -> None:
         times.append(time.monotonic())
 
     m.post(url("team.info"), status=429, body="", callback=record)
     m.post(url("team.info"), payload={"ok": True, "team": {}}, callback=record)
-    async with make_client(time_scale=20.0) as c:  # 1 Slack-second = 0.05 s
+    async with make_client(m, time_scale=20.0) as c:  # 1 Slack-second = 0.05 s
         await c.call("team.info")
         assert c.stats.get("team.info").n_429 == 1
     assert times[1] - times[0] >= 0.05 - 0.005
 
 
-async def test_ratelimited_in_a_200_body_is_a_429(
-    m: aioresponses, client: AsyncSlackClient
-) -> None:
+async def test_ratelimited_in_a_200_body_is_a_429(m: FakeSlack, client: AsyncSlackClient) -> None:
     m.post(url("team.info"), payload={"ok": False, "error": "ratelimited"})
     m.post(url("team.info"), payload={"ok": True, "team": {}})
     await client.call("team.info")
     assert client.stats.get("team.info").n_429 == 1
 
 
-async def test_429_longer_than_the_retry_budget_fails_at_once(m: aioresponses) -> None:
+async def test_429_longer_than_the_retry_budget_fails_at_once(m: FakeSlack) -> None:
     m.post(url("team.info"), status=429, headers={"Retry-After": "30"}, repeat=True)
-    async with make_client(max_retry_wait_s=5.0) as c:
+    async with make_client(m, max_retry_wait_s=5.0) as c:
         with pytest.raises(SlackRetryExhaustedError) as info:
             await c.call("team.info")
         assert info.value.code == "ratelimited"
@@ -384,9 +391,9 @@ async def test_429_longer_than_the_retry_budget_fails_at_once(m: aioresponses) -
         assert_clean(info.value)
 
 
-async def test_429s_do_not_use_up_attempts_but_are_capped(m: aioresponses) -> None:
+async def test_429s_do_not_use_up_attempts_but_are_capped(m: FakeSlack) -> None:
     m.post(url("team.info"), status=429, headers={"Retry-After": "0"}, repeat=True)
-    async with make_client(max_attempts=2) as c:
+    async with make_client(m, max_attempts=2) as c:
         with pytest.raises(SlackRetryExhaustedError) as info:
             await c.call("team.info")
     assert info.value.code == "ratelimited"
@@ -416,7 +423,7 @@ async def test_429s_do_not_use_up_attempts_but_are_capped(m: aioresponses) -> No
     ],
 )
 async def test_transient_failure_then_success(
-    m: aioresponses, client: AsyncSlackClient, failure: dict[str, Any]
+    m: FakeSlack, client: AsyncSlackClient, failure: dict[str, Any]
 ) -> None:
     m.post(url("conversations.history"), **failure)
     m.post(url("conversations.history"), **failure)
@@ -427,9 +434,9 @@ async def test_transient_failure_then_success(
     assert (stats.requests, stats.retries, stats.errors, stats.items) == (3, 2, 2, 5)
 
 
-async def test_retries_exhausted_after_max_attempts(m: aioresponses) -> None:
+async def test_retries_exhausted_after_max_attempts(m: FakeSlack) -> None:
     m.post(url("team.info"), status=503, body=HTML_503, repeat=True)
-    async with make_client(max_attempts=3) as c:
+    async with make_client(m, max_attempts=3) as c:
         with pytest.raises(SlackRetryExhaustedError) as info:
             await c.call("team.info")
         error = info.value
@@ -447,9 +454,9 @@ class _MaxRandom(random.Random):
         return b
 
 
-async def test_retries_exhausted_by_total_wait(m: aioresponses) -> None:
+async def test_retries_exhausted_by_total_wait(m: FakeSlack) -> None:
     m.post(url("team.info"), payload={"ok": False, "error": "internal_error"}, repeat=True)
-    async with make_client(max_attempts=100, max_retry_wait_s=0.05) as c:
+    async with make_client(m, max_attempts=100, max_retry_wait_s=0.05) as c:
         # a clock that stands still: only the sleeps count (no request overhead)
         c.retry_policy = dataclasses.replace(
             c.retry_policy, base_s=0.01, cap_s=10.0, rng=_MaxRandom(), clock=lambda: 0.0
@@ -466,7 +473,7 @@ async def test_retries_exhausted_by_total_wait(m: aioresponses) -> None:
     assert "internal_error" in str(info.value) and "gave up after 4 attempt(s)" in str(info.value)
 
 
-async def test_time_queued_between_retries_counts_against_the_budget(m: aioresponses) -> None:
+async def test_time_queued_between_retries_counts_against_the_budget(m: FakeSlack) -> None:
     """The budget is real time since the first failure, not only the backoff sleeps: retries
     that queue behind a busy rate budget do not stretch an outage past it."""
     m.post(url("team.info"), payload={"ok": False, "error": "internal_error"}, repeat=True)
@@ -476,9 +483,8 @@ async def test_time_queued_between_retries_counts_against_the_budget(m: aiorespo
         now[0] += 1.0  # every look at the clock: one more second went by (queued)
         return now[0]
 
-    async with make_client(max_retry_wait_s=2.5) as c:
-        c.retry_policy = dataclasses.replace(c.retry_policy, base_s=0.001, cap_s=0.001,
-                                             clock=clock)
+    async with make_client(m, max_retry_wait_s=2.5) as c:
+        c.retry_policy = dataclasses.replace(c.retry_policy, base_s=0.001, cap_s=0.001, clock=clock)
         with pytest.raises(SlackRetryExhaustedError) as info:
             await c.call("team.info")
     # first failure at t=1; t=2: 1.0 s spent, go on; t=3: 2.0 s, go on; t=4: 3.0 s > 2.5: stop
@@ -486,13 +492,13 @@ async def test_time_queued_between_retries_counts_against_the_budget(m: aiorespo
     assert info.value.waited_s > 2.5
 
 
-async def test_the_wait_budget_not_the_attempt_count_binds_by_default(m: aioresponses) -> None:
+async def test_the_wait_budget_not_the_attempt_count_binds_by_default(m: FakeSlack) -> None:
     """An outage of many failures is ridden out: by default the attempt count is no limit
     that a wait budget of minutes would reach (the old policy gave up after 6)."""
     for _ in range(30):
         m.post(url("team.info"), status=503, body=HTML_503)
     m.post(url("team.info"), payload={"ok": True, "team": {}})
-    async with make_client(max_retry_wait_s=60.0) as c:
+    async with make_client(m, max_retry_wait_s=60.0) as c:
         c.retry_policy = dataclasses.replace(c.retry_policy, base_s=0.0001, cap_s=0.001)
         await c.call("team.info")
     assert len(sent(m, "team.info")) == 31
@@ -559,7 +565,7 @@ async def test_unreachable_server_is_a_connection_error() -> None:
 # -- stats and redaction -----------------------------------------------------------------------
 
 
-async def test_stats_as_dict(m: aioresponses, client: AsyncSlackClient) -> None:
+async def test_stats_as_dict(m: FakeSlack, client: AsyncSlackClient) -> None:
     m.post(url("conversations.list"), payload={"ok": True, "channels": [{}, {}], **_meta("c2")})
     m.post(url("conversations.list"), payload={"ok": True, "channels": [{}], **_meta("")})
     m.post(url("users.list"), status=502, body="")
@@ -586,14 +592,14 @@ async def test_stats_as_dict(m: aioresponses, client: AsyncSlackClient) -> None:
 
 
 async def test_token_never_in_repr_logs_or_exceptions(
-    m: aioresponses, caplog: pytest.LogCaptureFixture
+    m: FakeSlack, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG, logger="ingest.slack")
     m.post(url("team.info"), exception=aiohttp.ServerDisconnectedError())
     m.post(url("team.info"), status=429, headers={"Retry-After": "0.01"})
     m.post(url("team.info"), payload={"ok": True, "team": {}})
     m.post(url("users.info"), payload={"ok": False, "error": "invalid_auth"})
-    client = make_client()
+    client = make_client(m)
     async with client:
         assert TOKEN not in repr(client) and TOKEN not in str(client)
         assert "xoxb-***" in repr(client)
@@ -610,9 +616,9 @@ async def test_token_never_in_repr_logs_or_exceptions(
     for record in caplog.records:
         assert TOKEN not in record.getMessage()
     for call in sent(m, "team.info") + sent(m, "users.info"):
-        assert call.kwargs["headers"]["Authorization"] == f"Bearer {TOKEN}"
-    for _, request_url in m.requests:
-        assert TOKEN not in str(request_url)
+        assert call.headers["Authorization"] == f"Bearer {TOKEN}"
+    for request in m.requests:
+        assert TOKEN not in request.url
 
 
 def test_redact_helper_and_log_filter(caplog: pytest.LogCaptureFixture) -> None:
@@ -645,43 +651,43 @@ def test_errors_pickle_round_trip() -> None:
     assert (again_thread.channel, again_thread.ts) == ("C1", "1.2")
 
 
-async def test_concurrent_calls_respect_max_in_flight(m: aioresponses) -> None:
+async def test_concurrent_calls_respect_max_in_flight(m: FakeSlack) -> None:
     in_flight = 0
     peak = 0
 
-    async def slow(url: URL, **kwargs: Any) -> CallbackResult:
+    async def slow(request: TransportRequest) -> TransportResponse:
         nonlocal in_flight, peak
         in_flight += 1
         peak = max(peak, in_flight)
         await asyncio.sleep(0.01)
         in_flight -= 1
-        return CallbackResult(payload={"ok": True, "user": {}})
+        return reply(payload={"ok": True, "user": {}})
 
     m.post(url("users.info"), callback=slow, repeat=True)
-    async with make_client(max_in_flight=3, profile="unlimited") as c:
+    async with make_client(m, max_in_flight=3, profile="unlimited") as c:
         await asyncio.gather(*(c.call("users.info", user=f"U{i}") for i in range(12)))
     assert peak == 3
 
 
-async def test_requests_late_from_the_in_flight_cap_take_a_fresh_slot(m: aioresponses) -> None:
-    async def slow(url: URL, **kwargs: Any) -> CallbackResult:
+async def test_requests_late_from_the_in_flight_cap_take_a_fresh_slot(m: FakeSlack) -> None:
+    async def slow(request: TransportRequest) -> TransportResponse:
         await asyncio.sleep(0.05)  # much longer than the 1/60 s interval below
-        return CallbackResult(payload={"ok": True, "user": {}})
+        return reply(payload={"ok": True, "user": {}})
 
     m.post(url("users.info"), callback=slow, repeat=True)
     overrides = {"users.info": {"rate_per_min": 60, "burst": 5}}
-    async with make_client(max_in_flight=1, time_scale=60.0, overrides=overrides) as c:
+    async with make_client(m, max_in_flight=1, time_scale=60.0, overrides=overrides) as c:
         await asyncio.gather(*(c.call("users.info", user=f"U{i}") for i in range(5)))
         bucket = c.bucket("users.info")
     # 5 burst slots taken at once; the 4 that then queued on the semaphore re-reserved
     assert bucket.n_reservations == 9
 
 
-async def test_429s_that_keep_coming_lower_the_rate_in_stats(m: aioresponses) -> None:
+async def test_429s_that_keep_coming_lower_the_rate_in_stats(m: FakeSlack) -> None:
     for _ in range(2):
         m.post(url("conversations.history"), status=429, headers={"Retry-After": "0.01"})
     m.post(url("conversations.history"), payload=page(1, ""))
-    async with make_client() as c:
+    async with make_client(m) as c:
         await c.call("conversations.history", channel="C1")
         row = c.stats.as_dict()["conversations.history"]
         # first 429: block only; second, after obeying it: 50/min * 0.8

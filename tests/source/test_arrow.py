@@ -26,7 +26,15 @@ def test_sample_message_round_trips_without_loss():
         rec = {k: v[i] for k, v in table.to_pydict().items()}
         rebuilt = {}
         for name, value in rec.items():
-            if value is None or name in ("channel_id", "ts_at", "is_reply", "edited_ts", "extra", "is_deleted", "deleted_at"):
+            if value is None or name in (
+                "channel_id",
+                "ts_at",
+                "is_reply",
+                "edited_ts",
+                "extra",
+                "is_deleted",
+                "deleted_at",
+            ):
                 continue
             f = SCHEMA.field(name)
             if str(f.type) == "string" and name in original and not isinstance(original[name], str):
@@ -40,8 +48,15 @@ def test_sample_message_round_trips_without_loss():
 
 
 def test_ts_kept_exactly_and_derived_timestamp_exact():
-    rows = [{"channel_id": "C1", "ts": "1700000000.000100", "thread_ts": "1699999999.999999",
-             "text": "hi", "reply_count": 2}]
+    rows = [
+        {
+            "channel_id": "C1",
+            "ts": "1700000000.000100",
+            "thread_ts": "1699999999.999999",
+            "text": "hi",
+            "reply_count": 2,
+        }
+    ]
     table = messages_to_arrow(rows)
     assert table.column("ts")[0].as_py() == "1700000000.000100"
     assert table.column("ts_at")[0].value == 1700000000000100

@@ -20,13 +20,17 @@ from ingest.load.run import (
     memory_size_bytes,
     raised_memory_limit,
 )
-from ingest.source.resources import _new_rows
 from ingest.source.settings import ConfigError
+from ingest.source.slices import new_rows
 
 
 def test_duckdb_is_opened_with_the_targets_memory_limit(tmp_path):
-    target = Target(duckdb_path=str(tmp_path / "m.duckdb"), dataset="d",
-                    pipelines_dir=str(tmp_path / "p"), duckdb_memory_limit="48MB")
+    target = Target(
+        duckdb_path=str(tmp_path / "m.duckdb"),
+        dataset="d",
+        pipelines_dir=str(tmp_path / "p"),
+        duckdb_memory_limit="48MB",
+    )
     pipeline = make_pipeline(target)
     with pipeline.sql_client() as client:
         limit = client.execute_sql("SELECT current_setting('memory_limit')")[0][0]
@@ -39,8 +43,12 @@ def test_duckdb_is_opened_with_the_targets_memory_limit(tmp_path):
 
 
 def test_a_roomy_limit_keeps_duckdbs_threads(tmp_path):
-    target = Target(duckdb_path=str(tmp_path / "m.duckdb"), dataset="d",
-                    pipelines_dir=str(tmp_path / "p"), duckdb_memory_limit="1GB")
+    target = Target(
+        duckdb_path=str(tmp_path / "m.duckdb"),
+        dataset="d",
+        pipelines_dir=str(tmp_path / "p"),
+        duckdb_memory_limit="1GB",
+    )
     with make_pipeline(target).sql_client() as client:
         threads = client.execute_sql("SELECT current_setting('threads')")[0][0]
     import duckdb
@@ -65,8 +73,12 @@ def test_out_of_memory_raises_the_limit_twice_at_most_three_times():
 
 
 def test_default_memory_limit_is_duckdbs_own_when_asked(tmp_path):
-    target = Target(duckdb_path=str(tmp_path / "m.duckdb"), dataset="d",
-                    pipelines_dir=str(tmp_path / "p"), duckdb_memory_limit="default")
+    target = Target(
+        duckdb_path=str(tmp_path / "m.duckdb"),
+        dataset="d",
+        pipelines_dir=str(tmp_path / "p"),
+        duckdb_memory_limit="default",
+    )
     with make_pipeline(target).sql_client() as client:
         limit = client.execute_sql("SELECT current_setting('memory_limit')")[0][0]
     assert "GiB" in limit, limit  # 80% of this machine's RAM, not a few MB
@@ -86,11 +98,21 @@ def test_duckdb_loads_every_table_from_parquet():
 
 def test_repeated_keys_in_a_slice_are_dropped_first_read_wins():
     keys: set[tuple[str, str]] = set()
-    first = _new_rows([{"channel_id": "C1", "ts": "1.000001", "text": "a"},
-                       {"channel_id": "C2", "ts": "1.000001", "text": "b"}], keys)
-    again = _new_rows([{"channel_id": "C1", "ts": "1.000001", "text": "a2"},
-                       {"channel_id": "C1", "ts": "2.000001", "text": "c"},
-                       {"channel_id": "C1", "ts": "2.000001", "text": "c2"}], keys)
+    first = new_rows(
+        [
+            {"channel_id": "C1", "ts": "1.000001", "text": "a"},
+            {"channel_id": "C2", "ts": "1.000001", "text": "b"},
+        ],
+        keys,
+    )
+    again = new_rows(
+        [
+            {"channel_id": "C1", "ts": "1.000001", "text": "a2"},
+            {"channel_id": "C1", "ts": "2.000001", "text": "c"},
+            {"channel_id": "C1", "ts": "2.000001", "text": "c2"},
+        ],
+        keys,
+    )
     assert [r["text"] for r in first] == ["a", "b"]
     assert [r["text"] for r in again] == ["c"]
 

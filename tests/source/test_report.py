@@ -9,8 +9,15 @@ from ingest.source import LoadProgress
 
 class FakeStats:
     def as_dict(self):
-        return {"conversations.history": {"requests": 120, "n_429": 0, "pages": 120,
-                                          "current_rate_per_min": 3000.0, "retries": 2}}
+        return {
+            "conversations.history": {
+                "requests": 120,
+                "n_429": 0,
+                "pages": 120,
+                "current_rate_per_min": 3000.0,
+                "retries": 2,
+            }
+        }
 
 
 def render(obj) -> str:
@@ -34,8 +41,13 @@ def test_progress_panel_shows_channels_messages_and_budget():
 def test_summary_lists_tables_requests_and_skipped():
     p = LoadProgress()
     p.channel_skipped("C9", "not_in_channel")
-    result = LoadResult(pipeline_name="slack_x", elapsed_s=1.0, progress=p.snapshot(),
-                        requests=FakeStats().as_dict(), row_counts={"messages": 42})
+    result = LoadResult(
+        pipeline_name="slack_x",
+        elapsed_s=1.0,
+        progress=p.snapshot(),
+        requests=FakeStats().as_dict(),
+        row_counts={"messages": 42},
+    )
     text = "\n".join(render(t) for t in summary_tables(result))
     assert "messages" in text and "42" in text
     assert "conversations.history" in text and "120" in text
@@ -43,6 +55,7 @@ def test_summary_lists_tables_requests_and_skipped():
 
 
 # -- issue 16: numbers on screen that add up and say their unit -------------------------
+
 
 def _progress_after(real_s: float) -> LoadProgress:
     p = LoadProgress()
@@ -63,11 +76,20 @@ def test_time_scaled_rates_are_per_slack_minute_beside_the_budget():
 
 
 def _result(p: LoadProgress) -> LoadResult:
-    return LoadResult(pipeline_name="slack_x", elapsed_s=9.0, progress=p.snapshot(),
-                      requests={"conversations.history": {"requests": 120, "pages": 120,
-                                                          "wait_budget_s": 388.5,
-                                                          "wait_network_s": 41.0}},
-                      row_counts={"messages": 42})
+    return LoadResult(
+        pipeline_name="slack_x",
+        elapsed_s=9.0,
+        progress=p.snapshot(),
+        requests={
+            "conversations.history": {
+                "requests": 120,
+                "pages": 120,
+                "wait_budget_s": 388.5,
+                "wait_network_s": 41.0,
+            }
+        },
+        row_counts={"messages": 42},
+    )
 
 
 def test_summed_waits_are_labelled_as_sums():
@@ -95,20 +117,45 @@ def test_flow_summary_and_artifacts_count_channels_and_name_them(tmp_path, capsy
     from flows.cli import _print_summary
     from ingest.load.run import Target
 
-    shards = [{"label": "1/1", "channels": ["C1", "C2"], "state": "ok",
-               "progress": {"messages": 3, "replies": 0,
-                            "channels": {"C1": {"messages": 2, "replies": 0},
-                                         "C2": {"messages": 1, "replies": 0}}}}]
+    shards = [
+        {
+            "label": "1/1",
+            "channels": ["C1", "C2"],
+            "state": "ok",
+            "progress": {
+                "messages": 3,
+                "replies": 0,
+                "channels": {
+                    "C1": {"messages": 2, "replies": 0},
+                    "C2": {"messages": 1, "replies": 0},
+                },
+            },
+        }
+    ]
     skipped = {"C9": "the token is not a member"}
-    rows = channel_rows(Target(duckdb_path=str(tmp_path / "none.duckdb")), shards, skipped,
-                        names={"C1": "general", "C2": "random", "C9": "lobby"})
+    rows = channel_rows(
+        Target(duckdb_path=str(tmp_path / "none.duckdb")),
+        shards,
+        skipped,
+        names={"C1": "general", "C2": "random", "C9": "lobby"},
+    )
     assert [(r["channel"], r["name"]) for r in rows] == [
-        ("C1", "general"), ("C2", "random"), ("C9", "lobby")]
-    summary = {"ok": True, "mode": "in-process", "n_shards": 1, "wall_s": 1.0,
-               "channels_planned": 2, "skipped": skipped, "shards": shards, "channels": rows,
-               "requests": {"conversations.history": {"requests": 5, "wait_budget_s": 9.5}},
-               "target": {"destination": "duckdb", "duckdb_path": "w.duckdb",
-                          "dataset": "slack"}}
+        ("C1", "general"),
+        ("C2", "random"),
+        ("C9", "lobby"),
+    ]
+    summary = {
+        "ok": True,
+        "mode": "in-process",
+        "n_shards": 1,
+        "wall_s": 1.0,
+        "channels_planned": 2,
+        "skipped": skipped,
+        "shards": shards,
+        "channels": rows,
+        "requests": {"conversations.history": {"requests": 5, "wait_budget_s": 9.5}},
+        "target": {"destination": "duckdb", "duckdb_path": "w.duckdb", "dataset": "slack"},
+    }
     md = summary_markdown(summary)
     assert "channels: 3 selected: 2 read, 1 not read" in md, md
     assert "| #lobby (C9) | the token is not a member |" in md
@@ -130,7 +177,12 @@ def test_flow_channel_rows_take_names_from_the_dataset(tmp_path):
     con.execute("create schema slack; create table slack.channels (id text, name text)")
     con.execute("insert into slack.channels values ('C1', 'general'), ('C9', 'lobby')")
     con.close()
-    shards = [{"label": "1/1", "channels": ["C1"],
-               "progress": {"channels": {"C1": {"messages": 1, "replies": 0}}}}]
+    shards = [
+        {
+            "label": "1/1",
+            "channels": ["C1"],
+            "progress": {"channels": {"C1": {"messages": 1, "replies": 0}}},
+        }
+    ]
     rows = channel_rows(Target(duckdb_path=str(db)), shards, {"C9": "not a member"})
     assert [(r["channel"], r["name"]) for r in rows] == [("C1", "general"), ("C9", "lobby")]

@@ -2,7 +2,7 @@
 
 import pytest
 
-from ingest.source.selection import plan_channels
+from ingest.source.selection import plan_from_list
 from ingest.source.settings import ConfigError, LoadSettings, check_token, ts_from_date
 
 CHANNELS = [
@@ -14,29 +14,36 @@ CHANNELS = [
 
 
 def test_default_selects_all_and_reads_member_channels():
-    plan = plan_channels(CHANNELS, LoadSettings())
+    plan = plan_from_list(CHANNELS, LoadSettings())
     assert [c["id"] for c in plan.selected] == ["C1", "C2", "C3", "C4"]
     assert plan.readable_ids == ["C1", "C3", "C4"]
     assert set(plan.skipped) == {"C2"}
 
 
 def test_selection_by_name_and_id_and_exclusions():
-    s = LoadSettings(channels=("#general", "C2", "C3"), exclude_channels=("old", "secret"),
-                     include_private=True)
+    s = LoadSettings(
+        channels=("#general", "C2", "C3"), exclude_channels=("old", "secret"), include_private=True
+    )
     with pytest.raises(ConfigError, match=r"both selected and excluded: #secret \(C3\)"):
-        plan_channels(CHANNELS, s)  # a contradiction, not a silent "exclude wins"
+        plan_from_list(CHANNELS, s)  # a contradiction, not a silent "exclude wins"
     s = LoadSettings(channels=("#general", "C2", "old"), exclude_channels=("secret",))
-    plan = plan_channels(CHANNELS, s)
+    plan = plan_from_list(CHANNELS, s)
     assert [c["id"] for c in plan.selected] == ["C1", "C2", "C4"]
-    assert plan_channels(CHANNELS, LoadSettings(include_private=False)).readable_ids == ["C1", "C4"]
-    assert plan_channels(CHANNELS, LoadSettings(exclude_archived=True)).readable_ids == ["C1", "C3"]
-    joined = plan_channels(CHANNELS, LoadSettings(auto_join=True))
+    assert plan_from_list(CHANNELS, LoadSettings(include_private=False)).readable_ids == [
+        "C1",
+        "C4",
+    ]
+    assert plan_from_list(CHANNELS, LoadSettings(exclude_archived=True)).readable_ids == [
+        "C1",
+        "C3",
+    ]
+    joined = plan_from_list(CHANNELS, LoadSettings(auto_join=True))
     assert [c["id"] for c in joined.to_join] == ["C2"]
 
 
 def test_unknown_channel_is_a_clear_error():
     with pytest.raises(ConfigError, match="unknown channel.*nope"):
-        plan_channels(CHANNELS, LoadSettings(channels=("nope",)))
+        plan_from_list(CHANNELS, LoadSettings(channels=("nope",)))
 
 
 def test_dates_and_validation():

@@ -27,7 +27,7 @@ from benchmarks.common import (
     reset_client_buckets,
     settle,
 )
-from benchmarks.fetch import FETCH_METHODS, FetchResult, backfill
+from benchmarks.fetch import FETCH_METHODS, FetchResult, backfill, fanout_message_keys
 from benchmarks.peer import SdkPeer
 from benchmarks.simproc import SimProcess
 
@@ -39,17 +39,18 @@ PEER_MAX_RETRY_COUNT = 99
 PEER_MODES = {
     "stock": "slack-sdk's AsyncRateLimitErrorRetryHandler as shipped",
     "whole": "slack-sdk's handler at Slack time: Retry-After rounded up to whole Slack "
-             "seconds as Slack sends it, then int(Retry-After) + random() Slack seconds",
+    "seconds as Slack sends it, then int(Retry-After) + random() Slack seconds",
     "fractional": "slack-sdk's handler at Slack time with the simulator's fractional "
-                  "Retry-After (kinder to slack-sdk than real Slack)",
+    "Retry-After (kinder to slack-sdk than real Slack)",
 }
 
 #: Filled by `run`, reused by the `peer_client` scenario in the same process.
 LAST: dict[str, Any] = {}
 
 
-def _digest(sim: SimProcess, fetch: FetchResult, profile: str,
-            time_scale: float) -> tuple[dict[str, Any], dict[str, Any]]:
+def _digest(
+    sim: SimProcess, fetch: FetchResult, profile: str, time_scale: float
+) -> tuple[dict[str, Any], dict[str, Any]]:
     stats = sim.stats(timeline=True)
     requests = method_requests(stats, FETCH_METHODS)
     bound = lower_bound(requests, profile, time_scale)
@@ -86,53 +87,74 @@ def _replies_tail(stats: dict[str, Any], profile: str, time_scale: float) -> dic
     last = max(history)
     after = sum(1 for r in rows if r[1] == "conversations.replies" and float(r[0]) > last)
     bound = (last - t0) + after / rate
-    return {"history_done_s": round(last - t0, 4), "replies_after_history": after,
-            "dependency_bound_s": round(bound, 4)}
+    return {
+        "history_done_s": round(last - t0, 4),
+        "replies_after_history": after,
+        "dependency_bound_s": round(bound, 4),
+    }
 
 
-async def _ours(sim: SimProcess, profile: str, time_scale: float,
-                overrides: dict[str, Any] | None = None) -> tuple[FetchResult, dict]:
+async def _ours(
+    sim: SimProcess, profile: str, time_scale: float, overrides: dict[str, Any] | None = None
+) -> tuple[FetchResult, dict]:
     from ingest.slack import AsyncSlackClient
 
-    client = AsyncSlackClient(sim.token, base_url=sim.base_url, profile=profile,
-                              time_scale=time_scale, max_in_flight=MAX_IN_FLIGHT,
-                              overrides=overrides)
+    client = AsyncSlackClient(
+        sim.token,
+        base_url=sim.base_url,
+        profile=profile,
+        time_scale=time_scale,
+        max_in_flight=MAX_IN_FLIGHT,
+        overrides=overrides,
+    )
     async with client:
         await asyncio.to_thread(sim.reset_stats)
         result = await backfill(client.paginate, channel_concurrency=CHANNEL_CONCURRENCY)
         return result, client.stats.as_dict()
 
 
-def _engine(sim: SimProcess, profile: str, time_scale: float,
-            channel_ids: list[str]) -> FetchResult:
+def _engine(
+    sim: SimProcess, profile: str, time_scale: float, channel_ids: list[str]
+) -> FetchResult:
     from ingest.source import HistoryFanout, LoadSettings
 
-    settings = LoadSettings(base_url=sim.base_url, profile=profile, time_scale=time_scale,
-                            lookback_days=36500.0, max_concurrent_channels=CHANNEL_CONCURRENCY,
-                            max_in_flight=MAX_IN_FLIGHT).validate()
+    settings = LoadSettings(
+        base_url=sim.base_url,
+        profile=profile,
+        time_scale=time_scale,
+        lookback_days=36500.0,
+        max_concurrent_channels=CHANNEL_CONCURRENCY,
+        max_in_flight=MAX_IN_FLIGHT,
+    ).validate()
     fan = HistoryFanout(sim.token, settings, channel_ids, {})
     sim.reset_stats()
     t0 = time.perf_counter()
-    keys: set[tuple[str, str]] = set()
-    for item in fan.items():
-        if item[0] == "rows":
-            keys.update((m["channel_id"], m["ts"]) for m in item[1])
-    return FetchResult(wall_s=time.perf_counter() - t0, channels=len(channel_ids),
-                       messages=len(keys))
+    keys = fanout_message_keys(fan)
+    return FetchResult(
+        wall_s=time.perf_counter() - t0, channels=len(channel_ids), messages=len(keys)
+    )
 
 
-async def _peer(sim: SimProcess, profile: str, time_scale: float, *, mode: str,
-                timeout_s: float) -> FetchResult:
+async def _peer(
+    sim: SimProcess, profile: str, time_scale: float, *, mode: str, timeout_s: float
+) -> FetchResult:
     from ingest.slack import resolve_page_size
 
-    peer = SdkPeer(sim.token, sim.base_url, max_in_flight=MAX_IN_FLIGHT,
-                   max_retry_count=PEER_MAX_RETRY_COUNT, time_scale=time_scale, mode=mode)
+    peer = SdkPeer(
+        sim.token,
+        sim.base_url,
+        max_in_flight=MAX_IN_FLIGHT,
+        max_retry_count=PEER_MAX_RETRY_COUNT,
+        time_scale=time_scale,
+        mode=mode,
+    )
     async with peer as pager:
         await asyncio.to_thread(sim.reset_stats)
         # the page sizes our client sends, so both make the same requests
         limits = {m: resolve_page_size(profile, m) for m in FETCH_METHODS}
         return await asyncio.wait_for(
-            backfill(pager, channel_concurrency=CHANNEL_CONCURRENCY, limits=limits), timeout_s)
+            backfill(pager, channel_concurrency=CHANNEL_CONCURRENCY, limits=limits), timeout_s
+        )
 
 
 def fetch_readable_ids(sim: SimProcess, profile: str, time_scale: float) -> list[str]:
@@ -140,11 +162,13 @@ def fetch_readable_ids(sim: SimProcess, profile: str, time_scale: float) -> list
     from ingest.slack import AsyncSlackClient
 
     async def go() -> list[str]:
-        async with AsyncSlackClient(sim.token, base_url=sim.base_url, profile=profile,
-                                    time_scale=time_scale) as client:
+        async with AsyncSlackClient(
+            sim.token, base_url=sim.base_url, profile=profile, time_scale=time_scale
+        ) as client:
             ids: list[str] = []
-            async for page in client.paginate("conversations.list",
-                                              types="public_channel,private_channel"):
+            async for page in client.paginate(
+                "conversations.list", types="public_channel,private_channel"
+            ):
                 ids.extend(c["id"] for c in page.get("channels") or [] if c.get("is_member"))
             return sorted(ids)
 
@@ -156,59 +180,99 @@ def _timeline(stats: dict[str, Any]) -> list[list[Any]]:
 
 
 def _short(fig: dict[str, Any]) -> dict[str, Any]:
-    keep = ("wall_s", "lower_bound_s", "binding_method", "efficiency", "n_429",
-            "n_429_by_method", "requests")
+    keep = (
+        "wall_s",
+        "lower_bound_s",
+        "binding_method",
+        "efficiency",
+        "n_429",
+        "n_429_by_method",
+        "requests",
+    )
     out = {k: fig[k] for k in keep if k in fig}
     fetch = fig.get("fetch", {})
-    out.update({k: fetch[k] for k in ("messages", "complete", "failed_calls", "first_failure")
-                if k in fetch})
+    out.update(
+        {
+            k: fetch[k]
+            for k in ("messages", "complete", "failed_calls", "first_failure")
+            if k in fetch
+        }
+    )
     return out
 
 
-def measure(size: str, *, profile: str = "internal", time_scale: float = 60.0,
-            engine: bool = True, peer: bool = True,
-            peer_modes: tuple[str, ...] = ("stock", "whole", "fractional"),
-            peer_timeout_s: float = 600.0) -> dict[str, Any]:
+def measure(
+    size: str,
+    *,
+    profile: str = "internal",
+    time_scale: float = 60.0,
+    engine: bool = True,
+    peer: bool = True,
+    peer_modes: tuple[str, ...] = ("stock", "whole", "fractional"),
+    peer_timeout_s: float = 600.0,
+) -> dict[str, Any]:
     """The figures of the `budget` scenario for one workspace size and time scale."""
     from ingest.slack import resolve_page_size
 
     out: dict[str, Any] = {
-        "size": size, "profile": profile, "time_scale": time_scale,
-        "settings": {"channel_concurrency": CHANNEL_CONCURRENCY,
-                     "max_in_flight": MAX_IN_FLIGHT,
-                     "page_sizes": {m: resolve_page_size(profile, m) for m in FETCH_METHODS}},
+        "size": size,
+        "profile": profile,
+        "time_scale": time_scale,
+        "settings": {
+            "channel_concurrency": CHANNEL_CONCURRENCY,
+            "max_in_flight": MAX_IN_FLIGHT,
+            "page_sizes": {m: resolve_page_size(profile, m) for m in FETCH_METHODS},
+        },
     }
     plot: dict[str, Any] = {"profile": profile, "time_scale": time_scale}
     with SimProcess(size, profile=profile, time_scale=time_scale) as sim:
-        out["workspace"] = {k: v for k, v in sim.hello.items()
-                            if k not in ("token", "base_url", "url")}
+        out["workspace"] = {
+            k: v for k, v in sim.hello.items() if k not in ("token", "base_url", "url")
+        }
         reset_client_buckets()
         fetch, client_stats = asyncio.run(_ours(sim, profile, time_scale))
         ours, stats = _digest(sim, fetch, profile, time_scale)
         out.update(ours)
-        out["client_stats"] = {m: {k: client_stats[m][k] for k in
-                                   ("requests", "n_429", "retries", "wait_budget_s",
-                                    "wait_network_s", "current_rate_per_min")}
-                               for m in client_stats if m in FETCH_METHODS}
+        out["client_stats"] = {
+            m: {
+                k: client_stats[m][k]
+                for k in (
+                    "requests",
+                    "n_429",
+                    "retries",
+                    "wait_budget_s",
+                    "wait_network_s",
+                    "current_rate_per_min",
+                )
+            }
+            for m in client_stats
+            if m in FETCH_METHODS
+        }
         plot["ours"] = _timeline(stats)
 
         if engine:
             settle(time_scale)
             reset_client_buckets()
-            eng, _ = _digest(sim, _engine(sim, profile, time_scale, fetch.channel_ids),
-                             profile, time_scale)
+            eng, _ = _digest(
+                sim, _engine(sim, profile, time_scale, fetch.channel_ids), profile, time_scale
+            )
             out["engine_fanout"] = _short(eng)
 
         if peer:
-            out.update(_peer_figures(sim, profile, time_scale, peer_modes, peer_timeout_s,
-                                     plot))
+            out.update(_peer_figures(sim, profile, time_scale, peer_modes, peer_timeout_s, plot))
             out["peer_ratio"] = ratio(out.get("peer_wall_s"), out["wall_s"])
     out["_plot"] = plot
     return out
 
 
-def _peer_figures(sim: SimProcess, profile: str, time_scale: float, modes: tuple[str, ...],
-                  timeout_s: float, plot: dict[str, Any]) -> dict[str, Any]:
+def _peer_figures(
+    sim: SimProcess,
+    profile: str,
+    time_scale: float,
+    modes: tuple[str, ...],
+    timeout_s: float,
+    plot: dict[str, Any],
+) -> dict[str, Any]:
     out: dict[str, Any] = {"peer_max_retry_count": PEER_MAX_RETRY_COUNT, "peer_runs": {}}
     for mode in modes:
         settle(time_scale)
@@ -221,19 +285,22 @@ def _peer_figures(sim: SimProcess, profile: str, time_scale: float, modes: tuple
         out["peer_runs"][mode] = {**_short(fig), "handler": PEER_MODES[mode]}
         if mode == "whole":
             plot["peer"] = _timeline(stats)
-            out.update({
-                "peer_wall_s": fig["wall_s"],
-                "peer_n_429": fig["n_429"],
-                "peer_complete": fig["fetch"].get("complete"),
-                "peer_failed_calls": fig["fetch"].get("failed_calls"),
-                "peer_handler": PEER_MODES[mode],
-            })
+            out.update(
+                {
+                    "peer_wall_s": fig["wall_s"],
+                    "peer_n_429": fig["n_429"],
+                    "peer_complete": fig["fetch"].get("complete"),
+                    "peer_failed_calls": fig["fetch"].get("failed_calls"),
+                    "peer_handler": PEER_MODES[mode],
+                }
+            )
             if not fig["fetch"].get("complete"):
                 out["peer_note"] = (
                     f"slack-sdk gave up on {fig['fetch'].get('failed_calls')} calls (still "
                     f"429 after {PEER_MAX_RETRY_COUNT + 1} attempts) and fetched "
                     f"{fig['fetch'].get('messages')} of {sim.messages} messages: its wall "
-                    "time covers an incomplete fetch")
+                    "time covers an incomplete fetch"
+                )
     return out
 
 
@@ -242,8 +309,12 @@ SIZES = {False: ("small", 60.0), True: ("small", 60.0)}
 
 def run(quick: bool) -> dict[str, Any]:
     size, time_scale = SIZES[quick]
-    result = measure(size, profile="internal", time_scale=time_scale,
-                     peer_modes=("stock", "whole") if quick else ("stock", "whole", "fractional"))
+    result = measure(
+        size,
+        profile="internal",
+        time_scale=time_scale,
+        peer_modes=("stock", "whole") if quick else ("stock", "whole", "fractional"),
+    )
     LAST.clear()
     LAST.update(result, quick=quick)
     return result

@@ -53,13 +53,19 @@ class ChannelState:
     def from_dict(cls, d: dict[str, Any] | None) -> ChannelState:
         if not d:
             return cls()
-        return cls(cursor=d.get("cursor"), from_ts=d.get("from_ts"),
-                   threads=decode_threads(d.get("threads")))
+        return cls(
+            cursor=d.get("cursor"),
+            from_ts=d.get("from_ts"),
+            threads=decode_threads(d.get("threads")),
+        )
 
     def to_dict(self, newer_threads: dict[str, Any] | None = None) -> dict[str, Any]:
         """The state as stored; `newer_threads` (seen this run) override `threads`."""
-        return {"cursor": self.cursor, "from_ts": self.from_ts,
-                "threads": encode_threads(self.threads, newer_threads)}
+        return {
+            "cursor": self.cursor,
+            "from_ts": self.from_ts,
+            "threads": encode_threads(self.threads, newer_threads),
+        }
 
 
 def _thread_text(ts: str, value: Any) -> str:
@@ -100,8 +106,9 @@ def _exclusive_oldest(start: str | None) -> str:
     return format_ts(_m(start) - 1)
 
 
-def plan_windows(state: ChannelState, start: str | None, end: str | None,
-                 now_micros: int, lookback_micros: int) -> list[Window]:
+def plan_windows(
+    state: ChannelState, start: str | None, end: str | None, now_micros: int, lookback_micros: int
+) -> list[Window]:
     """History windows to read for one channel this run."""
     if state.cursor is None:
         return [Window(_exclusive_oldest(start), end)]
@@ -159,8 +166,15 @@ def plan_thread(msg: dict[str, Any], state: ChannelState) -> ThreadFetch | None:
     return ThreadFetch(since=None, known=True, expect=None, prev_count=held)
 
 
-def advance(state: ChannelState, *, max_ts_seen: str | None, start: str | None,
-            seen_threads: dict[str, str], now_micros: int, lookback_micros: int) -> ChannelState:
+def advance(
+    state: ChannelState,
+    *,
+    max_ts_seen: str | None,
+    start: str | None,
+    seen_threads: dict[str, Any],
+    now_micros: int,
+    lookback_micros: int,
+) -> ChannelState:
     """The state after every window and thread of this run was loaded."""
     cursor = state.cursor
     if max_ts_seen is not None and (cursor is None or _m(max_ts_seen) > _m(cursor)):
@@ -177,8 +191,9 @@ def advance(state: ChannelState, *, max_ts_seen: str | None, start: str | None,
     return ChannelState(cursor=cursor, from_ts=from_ts, threads=threads)
 
 
-def merge_states(own: dict[str, dict[str, Any]],
-                 seeds: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+def merge_states(
+    own: dict[str, dict[str, Any]], seeds: dict[str, dict[str, Any]]
+) -> dict[str, dict[str, Any]]:
     """Per channel, the most advanced of this pipeline's state and states seeded from other
     pipelines of the same dataset (by cursor; ties keep our own)."""
     merged = dict(own)
@@ -189,15 +204,21 @@ def merge_states(own: dict[str, dict[str, Any]],
     return merged
 
 
-
 def extends_down(state: ChannelState, window: Window) -> bool:
     """True when reading `window` newest-first keeps the held range contiguous: a channel's
     first run (nothing held) or a window that extends the held range downwards."""
     return state.cursor is None or (state.from_ts is not None and window.latest == state.from_ts)
 
 
-def checkpoint(running: ChannelState, *, contiguous: bool, min_seen: str | None,
-               max_seen: str | None, complete: bool, start: str | None) -> None:
+def checkpoint(
+    running: ChannelState,
+    *,
+    contiguous: bool,
+    min_seen: str | None,
+    max_seen: str | None,
+    complete: bool,
+    start: str | None,
+) -> None:
     """Fold progress inside one window into `running` (the state as of this moment).
 
     History is read newest-first, so after some pages of a window the loaded part is

@@ -1,0 +1,49 @@
+"""What the resources of one source share: the token, the settings, the channel plan."""
+
+from __future__ import annotations
+
+import threading
+
+from ingest.source.planning import plan_channels
+from ingest.source.progress import LoadProgress
+from ingest.source.selection import ChannelPlan
+from ingest.source.settings import LoadSettings
+
+
+class SlackContext:
+    """Shared by the resources of one source: the channel list is read once."""
+
+    def __init__(self, token: str, settings: LoadSettings, progress: LoadProgress) -> None:
+        self.token = token
+        self.settings = settings
+        self.progress = progress
+        self._plan: ChannelPlan | None = None
+        self._lock = threading.Lock()
+        # Transient failures of the metadata resources (users, members, team): they load
+        # what they read completely, history goes on, and the run fails at its end.
+        self.failures: list[BaseException] = []
+        self._failures_lock = threading.Lock()
+
+    def failed(self, exc: BaseException) -> None:
+        with self._failures_lock:
+            self.failures.append(exc)
+
+    def plan(self) -> ChannelPlan:
+        with self._lock:
+            if self._plan is None:
+                self._plan = plan_channels(self.token, self.settings, progress=self.progress)
+                self.progress.set_channel_names(
+                    {c["id"]: str(c.get("name") or "") for c in self._plan.selected}
+                )
+                self.progress.set_total(len(self._plan.readable))
+                for cid, why in self._plan.skipped.items():
+                    self.progress.channel_skipped(cid, why)
+            return self._plan
+
+    def history_ids(self, channel_ids: list[str] | None) -> list[str]:
+        """The readable channels, restricted to `channel_ids` (a shard) if given."""
+        readable = self.plan().readable_ids
+        if channel_ids is None:
+            return readable
+        wanted = set(channel_ids)
+        return [cid for cid in readable if cid in wanted]
