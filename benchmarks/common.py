@@ -42,19 +42,30 @@ def lower_bound(requests: dict[str, int], profile: str, time_scale: float) -> di
         per_method[method] = max(0, n - budget.burst) / (budget.rate_per_min * time_scale / 60.0)
     bound = max(per_method.values(), default=0.0)
     binding = max(per_method, key=lambda m: per_method[m]) if per_method else None
-    return {"lower_bound_s": round(bound, 4), "binding_method": binding,
-            "per_method_lower_bound_s": {k: round(v, 4) for k, v in per_method.items()}}
+    return {
+        "lower_bound_s": round(bound, 4),
+        "binding_method": binding,
+        "per_method_lower_bound_s": {k: round(v, 4) for k, v in per_method.items()},
+    }
 
 
-def method_requests(stats: dict[str, Any], methods: tuple[str, ...] | None = None) -> dict[str, int]:
+def method_requests(
+    stats: dict[str, Any], methods: tuple[str, ...] | None = None
+) -> dict[str, int]:
     rows = stats.get("methods", {})
-    return {m: int(r.get("requests", 0)) for m, r in sorted(rows.items())
-            if methods is None or m in methods}
+    return {
+        m: int(r.get("requests", 0))
+        for m, r in sorted(rows.items())
+        if methods is None or m in methods
+    }
 
 
 def method_429s(stats: dict[str, Any]) -> dict[str, int]:
-    return {m: int(r.get("n_429", 0)) for m, r in sorted(stats.get("methods", {}).items())
-            if r.get("n_429")}
+    return {
+        m: int(r.get("n_429", 0))
+        for m, r in sorted(stats.get("methods", {}).items())
+        if r.get("n_429")
+    }
 
 
 def settle(time_scale: float) -> None:

@@ -38,21 +38,40 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def _env(pipelines: Path, budget_s: float | None) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("SOURCES__SLACK", "SLACK_INGEST__", "SLACK_INGEST_DEBUG"))}
-    env.update({"SOURCES__SLACK__ACCESS_TOKEN": TOKEN, "SLACK_INGEST__PIPELINES_DIR": str(pipelines),
-                "PYTHONPATH": str(REPO)})
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("SOURCES__SLACK", "SLACK_INGEST__", "SLACK_INGEST_DEBUG"))
+    }
+    env.update(
+        {
+            "SOURCES__SLACK__ACCESS_TOKEN": TOKEN,
+            "SLACK_INGEST__PIPELINES_DIR": str(pipelines),
+            "PYTHONPATH": str(REPO),
+        }
+    )
     if budget_s is not None:
         env["SOURCES__SLACK__MAX_RETRY_WAIT_S"] = str(budget_s)
     return env
 
 
 def _run(sim: Any, db: Path, env: dict[str, str]) -> subprocess.CompletedProcess:
-    args = [sys.executable, "-m", "slack_ingest", "run", "--base-url", sim.base_url,
-            "--profile", "unlimited", "--time-scale", str(TIME_SCALE), "--duckdb-path", str(db),
-            "--quiet"]
-    return subprocess.run(args, cwd=db.parent, env=env, capture_output=True, text=True,
-                          timeout=600)
+    args = [
+        sys.executable,
+        "-m",
+        "slack_ingest",
+        "run",
+        "--base-url",
+        sim.base_url,
+        "--profile",
+        "unlimited",
+        "--time-scale",
+        str(TIME_SCALE),
+        "--duckdb-path",
+        str(db),
+        "--quiet",
+    ]
+    return subprocess.run(args, cwd=db.parent, env=env, capture_output=True, text=True, timeout=600)
 
 
 def message_count(db: Path) -> int:
@@ -60,7 +79,9 @@ def message_count(db: Path) -> int:
         return 0
     con = duckdb.connect(str(db), read_only=True)
     try:
-        return int(con.execute("select count(*) from slack.messages").fetchone()[0])
+        row = con.execute("select count(*) from slack.messages").fetchone()
+        assert row is not None  # count(*) always answers one row
+        return int(row[0])
     except duckdb.CatalogException:
         return 0
     finally:
@@ -80,20 +101,34 @@ def converge(sim: Any, budget_s: float | None, max_runs: int, faults: str) -> di
             started = time.monotonic()
             proc = _run(sim, db, env)
             lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
-            exact = bool(compare_with_truth(Target(duckdb_path=str(db)),
-                                            sim.workspace.truth())["ok"]) if db.exists() else False
-            runs.append({"exit": proc.returncode, "messages": message_count(db), "exact": exact,
-                         "requests": int(sim.stats()["totals"]["requests"]),
-                         "seconds": round(time.monotonic() - started, 1),
-                         "line": lines[-1] if proc.returncode else ""})
+            exact = (
+                bool(compare_with_truth(Target(duckdb_path=str(db)), sim.workspace.truth())["ok"])
+                if db.exists()
+                else False
+            )
+            runs.append(
+                {
+                    "exit": proc.returncode,
+                    "messages": message_count(db),
+                    "exact": exact,
+                    "requests": int(sim.stats()["totals"]["requests"]),
+                    "seconds": round(time.monotonic() - started, 1),
+                    "line": lines[-1] if proc.returncode else "",
+                }
+            )
             if proc.returncode == 0:
                 break
         requests = int(sim.stats()["totals"]["requests"])
         sim.set_faults("")
         exact = db.exists() and bool(
-            compare_with_truth(Target(duckdb_path=str(db)), sim.workspace.truth())["ok"])
-        return {"runs": runs, "requests": requests, "exact": exact,
-                "wall_s": round(time.monotonic() - t0, 1)}
+            compare_with_truth(Target(duckdb_path=str(db)), sim.workspace.truth())["ok"]
+        )
+        return {
+            "runs": runs,
+            "requests": requests,
+            "exact": exact,
+            "wall_s": round(time.monotonic() - t0, 1),
+        }
 
 
 def clean_requests(sim: Any) -> int:
@@ -111,8 +146,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.fault_convergence")
     parser.add_argument("--size", default="small")
     parser.add_argument("--seed", type=int, default=45)
-    parser.add_argument("--budget", type=float, action="append",
-                        help="max_retry_wait_s in Slack seconds (repeatable) [default: 30, 600]")
+    parser.add_argument(
+        "--budget",
+        type=float,
+        action="append",
+        help="max_retry_wait_s in Slack seconds (repeatable) [default: 30, 600]",
+    )
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--max-runs", type=int, default=12)
     parser.add_argument("--faults", default=FAULTS)
@@ -120,8 +159,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     budgets = args.budget or [30.0, 600.0]
     ws = Workspace.generate(size=args.size, seed=args.seed, token=TOKEN)
-    out: dict[str, Any] = {"size": args.size, "faults": args.faults, "time_scale": TIME_SCALE,
-                           "trials": []}
+    out: dict[str, Any] = {
+        "size": args.size,
+        "faults": args.faults,
+        "time_scale": TIME_SCALE,
+        "trials": [],
+    }
     with SimulatorThread(ws, profile="unlimited", time_scale=TIME_SCALE) as sim:
         clean = clean_requests(sim)
         out["clean_requests"] = clean
@@ -133,17 +176,21 @@ def main(argv: list[str] | None = None) -> int:
                 trial |= {"budget_s": budget, "ratio": round(trial["requests"] / clean, 2)}
                 first = next((i for i, r in enumerate(trial["runs"]) if r["exact"]), None)
                 trial["runs_to_exact"] = None if first is None else first + 1
-                trial["ratio_to_exact"] = (None if first is None else
-                                           round(trial["runs"][first]["requests"] / clean, 2))
+                trial["ratio_to_exact"] = (
+                    None if first is None else round(trial["runs"][first]["requests"] / clean, 2)
+                )
                 out["trials"].append(trial)
                 exits = " ".join(str(r["exit"]) for r in trial["runs"])
                 counts = " ".join(str(r["messages"]) for r in trial["runs"])
-                print(f"budget {budget:g} Slack-s ({budget / TIME_SCALE:g} s): "
-                      f"{len(trial['runs'])} run(s) [exit {exits}] messages after each "
-                      f"[{counts}] exact after run {trial['runs_to_exact']} "
-                      f"({trial['ratio_to_exact']}x clean requests); until exit 0: "
-                      f"{trial['requests']} requests = {trial['ratio']}x clean, "
-                      f"exact={trial['exact']}, {trial['wall_s']} s", flush=True)
+                print(
+                    f"budget {budget:g} Slack-s ({budget / TIME_SCALE:g} s): "
+                    f"{len(trial['runs'])} run(s) [exit {exits}] messages after each "
+                    f"[{counts}] exact after run {trial['runs_to_exact']} "
+                    f"({trial['ratio_to_exact']}x clean requests); until exit 0: "
+                    f"{trial['requests']} requests = {trial['ratio']}x clean, "
+                    f"exact={trial['exact']}, {trial['wall_s']} s",
+                    flush=True,
+                )
                 for r in trial["runs"]:
                     if r["line"]:
                         print(f"    {r['line'][:300]}")

@@ -20,6 +20,18 @@ Pager = Callable[..., AsyncIterator[dict[str, Any]]]
 FETCH_METHODS = ("conversations.list", "conversations.history", "conversations.replies")
 
 
+def fanout_message_keys(fanout: Any) -> set[tuple[str, str]]:
+    """Drain the loader's own fan-out (`ingest.source.HistoryFanout`, no dlt): the unique
+    (channel_id, ts) of the messages it read."""
+    from ingest.source import Rows
+
+    keys: set[tuple[str, str]] = set()
+    for item in fanout.items():
+        if isinstance(item, Rows):
+            keys.update((m["channel_id"], m["ts"]) for m in item.rows)
+    return keys
+
+
 @dataclass
 class FetchResult:
     wall_s: float = 0.0
@@ -55,10 +67,17 @@ def _describe(exc: BaseException) -> str:
 
 
 class Backfill:
-    def __init__(self, pager: Pager, *, channel_concurrency: int = 16,
-                 limits: dict[str, int] | None = None, keep_rows: bool = False,
-                 max_channels: int | None = None, history_windows: int = 1,
-                 only_channels: list[str] | None = None) -> None:
+    def __init__(
+        self,
+        pager: Pager,
+        *,
+        channel_concurrency: int = 16,
+        limits: dict[str, int] | None = None,
+        keep_rows: bool = False,
+        max_channels: int | None = None,
+        history_windows: int = 1,
+        only_channels: list[str] | None = None,
+    ) -> None:
         self.pager = pager
         self.channel_concurrency = channel_concurrency
         self.limits = limits or {}
@@ -91,9 +110,11 @@ class Backfill:
         t0 = time.perf_counter()
         channels: list[dict[str, Any]] = []
         try:
-            async for page in self._pages("conversations.list",
-                                          types="public_channel,private_channel",
-                                          exclude_archived="false"):
+            async for page in self._pages(
+                "conversations.list",
+                types="public_channel,private_channel",
+                exclude_archived="false",
+            ):
                 channels.extend(page.get("channels") or [])
         except Exception as exc:  # noqa: BLE001 - recorded, the run is then empty
             self.result.failed.append(f"conversations.list: {_describe(exc)}")
@@ -137,8 +158,9 @@ class Backfill:
             out.append(window)
         return out
 
-    async def _channel(self, cid: str, window: dict[str, str], gate: asyncio.Semaphore,
-                       tg: asyncio.TaskGroup) -> None:
+    async def _channel(
+        self, cid: str, window: dict[str, str], gate: asyncio.Semaphore, tg: asyncio.TaskGroup
+    ) -> None:
         async with gate:
             depth = 1  # conversations.list
             try:

@@ -4,6 +4,7 @@ file, wait for the server's health, stop the process and everything it started."
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -24,8 +25,9 @@ def free_port() -> int:
 def start(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     """Start `args` in the repository, in its own session, output to `log`."""
     fh = open(log, "wb")  # noqa: SIM115 - closed with the process
-    return subprocess.Popen(args, env=env, cwd=REPO, stdout=fh, stderr=subprocess.STDOUT,
-                            start_new_session=True)
+    return subprocess.Popen(
+        args, env=env, cwd=REPO, stdout=fh, stderr=subprocess.STDOUT, start_new_session=True
+    )
 
 
 def stop(proc: subprocess.Popen[bytes]) -> None:
@@ -35,16 +37,15 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
             os.killpg(proc.pid, signal.SIGTERM)
             proc.wait(timeout=15)
         except (ProcessLookupError, subprocess.TimeoutExpired):
-            try:
-                os.killpg(proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+            _kill_group(proc)
             proc.wait(timeout=5)
     else:  # the leader exited; its flow-run children may not have
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+        _kill_group(proc)
+
+
+def _kill_group(proc: subprocess.Popen[bytes]) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
 
 
 def wait_healthy(api_url: str, timeout: float) -> None:
@@ -71,9 +72,18 @@ def tail(path: Path, n: int = 40) -> str:
 def prefect_env(home: Path, api_url: str, **extra: str) -> dict[str, str]:
     """This process's environment for a Prefect server, worker or served flow of our own:
     no PREFECT_* or Slack settings inherited, its own PREFECT_HOME, no analytics."""
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("PREFECT_", "SOURCES__SLACK__"))}
-    env.update({"PREFECT_HOME": str(home), "PREFECT_API_URL": api_url,
-                "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "1",
-                "SLACK_INGEST_HOME": str(REPO), "RUNTIME__LOG_LEVEL": "WARNING", **extra})
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "SOURCES__SLACK__"))
+    }
+    env.update(
+        {
+            "PREFECT_HOME": str(home),
+            "PREFECT_API_URL": api_url,
+            "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+            "DO_NOT_TRACK": "1",
+            "SLACK_INGEST_HOME": str(REPO),
+            "RUNTIME__LOG_LEVEL": "WARNING",
+            **extra,
+        }
+    )
     return env

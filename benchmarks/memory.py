@@ -22,10 +22,15 @@ SIZES = {False: ("small", "medium", "large"), True: ("small", "medium")}
 
 def _child(size: str, *more: str, timeout_s: float = 1800.0) -> dict[str, Any]:
     env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
-    proc = subprocess.run([sys.executable, "-m", "benchmarks.memory_child", "--size", size,
-                           *more],
-                          capture_output=True, text=True, cwd=str(ROOT), env=env,
-                          timeout=timeout_s, check=False)
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks.memory_child", "--size", size, *more],
+        capture_output=True,
+        text=True,
+        cwd=str(ROOT),
+        env=env,
+        timeout=timeout_s,
+        check=False,
+    )
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
     if proc.returncode != 0 or not lines:
         tail = (proc.stderr or "").strip().splitlines()[-3:]
@@ -46,8 +51,10 @@ def run(quick: bool) -> dict[str, Any]:
     eg = ratio(extract.get("medium"), extract.get("small"), 4)
     out["extract_peak_rss_mb"] = extract
     out["extract_growth"] = None if eg is None else round(eg - 1, 4)
-    out["note"] = ("peak_rss_mb: whole load process (fetch + dlt + DuckDB); extract_*: the "
-                   "peak while dlt extracts (the fan-out streaming), before normalize/load")
+    out["note"] = (
+        "peak_rss_mb: whole load process (fetch + dlt + DuckDB); extract_*: the "
+        "peak while dlt extracts (the fan-out streaming), before normalize/load"
+    )
     if "large" in peak:
         large = ratio(peak.get("large"), peak.get("small"), 4)
         out["memory_growth_large"] = None if large is None else round(large - 1, 4)

@@ -59,8 +59,9 @@ def _hook_phases(peak: PeakRss) -> None:
     for name in ("extract", "normalize", "load"):
         original = getattr(Pipeline, name)
 
-        def wrapped(self: Any, *args: Any, _original: Any = original, _name: str = name,
-                    **kwargs: Any) -> Any:
+        def wrapped(
+            self: Any, *args: Any, _original: Any = original, _name: str = name, **kwargs: Any
+        ) -> Any:
             peak.phase = _name
             try:
                 return _original(self, *args, **kwargs)
@@ -70,8 +71,7 @@ def _hook_phases(peak: PeakRss) -> None:
         setattr(Pipeline, name, wrapped)
 
 
-def measure(size: str, seed: int = 0, duckdb_memory_limit: str | None = None
-            ) -> dict[str, Any]:
+def measure(size: str, seed: int = 0, duckdb_memory_limit: str | None = None) -> dict[str, Any]:
     from benchmarks.common import quiet_env
 
     quiet_env()
@@ -81,14 +81,20 @@ def measure(size: str, seed: int = 0, duckdb_memory_limit: str | None = None
     from ingest.load.run import Target, run_load
     from ingest.source import LoadSettings
 
-    with tempfile.TemporaryDirectory(prefix="bench-memory-") as tmp, \
-            SimProcess(size, seed=seed, profile="unlimited") as sim:
-        target = Target(duckdb_path=str(Path(tmp) / "mem.duckdb"), dataset="slack",
-                        pipelines_dir=str(Path(tmp) / "pipelines"))
+    with (
+        tempfile.TemporaryDirectory(prefix="bench-memory-") as tmp,
+        SimProcess(size, seed=seed, profile="unlimited") as sim,
+    ):
+        target = Target(
+            duckdb_path=str(Path(tmp) / "mem.duckdb"),
+            dataset="slack",
+            pipelines_dir=str(Path(tmp) / "pipelines"),
+        )
         if duckdb_memory_limit is not None:
             target = replace(target, duckdb_memory_limit=duckdb_memory_limit)
-        settings = LoadSettings(base_url=sim.base_url, profile="unlimited",
-                                lookback_days=36500.0).validate()
+        settings = LoadSettings(
+            base_url=sim.base_url, profile="unlimited", lookback_days=36500.0
+        ).validate()
         baseline = psutil.Process().memory_info().rss
         t0 = time.perf_counter()
         peak = PeakRss()
@@ -98,14 +104,20 @@ def measure(size: str, seed: int = 0, duckdb_memory_limit: str | None = None
         elapsed = time.perf_counter() - t0
         messages = int(result.row_counts.get("messages", 0))
         expected = sim.messages
-    return {"size": size, "duckdb_memory_limit": target.duckdb_memory_limit,
-            "peak_rss_mb": round(peak.peak / MB, 1),
-            "baseline_rss_mb": round(baseline / MB, 1),
-            "load_delta_mb": round((peak.peak - baseline) / MB, 1),
-            "phase_peak_rss_mb": {k: round(v / MB, 1) for k, v in peak.phases.items()
-                                  if not k.startswith("after_")},
-            "messages": messages, "expected_messages": expected,
-            "complete": messages == expected, "elapsed_s": round(elapsed, 2)}
+    return {
+        "size": size,
+        "duckdb_memory_limit": target.duckdb_memory_limit,
+        "peak_rss_mb": round(peak.peak / MB, 1),
+        "baseline_rss_mb": round(baseline / MB, 1),
+        "load_delta_mb": round((peak.peak - baseline) / MB, 1),
+        "phase_peak_rss_mb": {
+            k: round(v / MB, 1) for k, v in peak.phases.items() if not k.startswith("after_")
+        },
+        "messages": messages,
+        "expected_messages": expected,
+        "complete": messages == expected,
+        "elapsed_s": round(elapsed, 2),
+    }
 
 
 def main(argv: list[str] | None = None) -> None:

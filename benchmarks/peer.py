@@ -43,8 +43,7 @@ class ScaledRateLimitRetryHandler(AsyncRateLimitErrorRetryHandler):
     the peer than real Slack would be).
     """
 
-    def __init__(self, max_retry_count: int, time_scale: float,
-                 whole_seconds: bool = True) -> None:
+    def __init__(self, max_retry_count: int, time_scale: float, whole_seconds: bool = True) -> None:
         super().__init__(max_retry_count=max_retry_count)
         self.time_scale = time_scale
         self.whole_seconds = whole_seconds
@@ -60,49 +59,64 @@ class ScaledRateLimitRetryHandler(AsyncRateLimitErrorRetryHandler):
         return slack_s + jitter
 
     async def prepare_for_next_attempt_async(
-        self, *, state: RetryState, request: HttpRequest,
-        response: HttpResponse | None = None, error: Exception | None = None,
+        self,
+        *,
+        state: RetryState,
+        request: HttpRequest,
+        response: HttpResponse | None = None,
+        error: Exception | None = None,
     ) -> None:
         if response is None:
             assert error is not None
             raise error
         state.next_attempt_requested = True
-        header = next((v[0] for k, v in response.headers.items()
-                       if k.lower() == "retry-after"), None)
+        header = next(
+            (v[0] for k, v in response.headers.items() if k.lower() == "retry-after"), None
+        )
         await asyncio.sleep(self.slack_seconds(header) / self.time_scale)
         state.increment_current_attempt()
 
 
-def rate_limit_handler(*, mode: str, max_retry_count: int,
-                       time_scale: float) -> AsyncRetryHandler:
+def rate_limit_handler(*, mode: str, max_retry_count: int, time_scale: float) -> AsyncRetryHandler:
     """mode: "stock" (slack-sdk as is), "whole" (Slack-time, whole-second Retry-After),
     "fractional" (Slack-time, fractional Retry-After)."""
     if mode == "stock":
         return AsyncRateLimitErrorRetryHandler(max_retry_count=max_retry_count)
-    return ScaledRateLimitRetryHandler(max_retry_count, time_scale,
-                                       whole_seconds=mode == "whole")
+    return ScaledRateLimitRetryHandler(max_retry_count, time_scale, whole_seconds=mode == "whole")
 
 
 class SdkPeer:
     """`async with SdkPeer(...) as pager:` -> a `Pager` over slack-sdk's typed methods."""
 
-    def __init__(self, token: str, base_url: str, *, max_in_flight: int = 32,
-                 max_retry_count: int = 50, time_scale: float = 1.0,
-                 mode: str = "whole") -> None:
+    def __init__(
+        self,
+        token: str,
+        base_url: str,
+        *,
+        max_in_flight: int = 32,
+        max_retry_count: int = 50,
+        time_scale: float = 1.0,
+        mode: str = "whole",
+    ) -> None:
         self.token = token
         self.base_url = base_url
         self.max_in_flight = max_in_flight
-        self.handler = rate_limit_handler(mode=mode, max_retry_count=max_retry_count,
-                                          time_scale=time_scale)
+        self.handler = rate_limit_handler(
+            mode=mode, max_retry_count=max_retry_count, time_scale=time_scale
+        )
         self.session: aiohttp.ClientSession | None = None
         self.client: AsyncWebClient | None = None
 
     async def __aenter__(self) -> Pager:
-        connector = aiohttp.TCPConnector(limit=self.max_in_flight,
-                                         limit_per_host=self.max_in_flight)
+        connector = aiohttp.TCPConnector(
+            limit=self.max_in_flight, limit_per_host=self.max_in_flight
+        )
         self.session = aiohttp.ClientSession(connector=connector)
         self.client = AsyncWebClient(
-            token=self.token, base_url=self.base_url, session=self.session, timeout=30,
+            token=self.token,
+            base_url=self.base_url,
+            session=self.session,
+            timeout=30,
             retry_handlers=[*async_default_handlers(), self.handler],
         )
         return self.paginate

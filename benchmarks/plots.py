@@ -58,8 +58,15 @@ def _rates(rows: list[list[Any]], bin_s: float, t0: float, nbins: int) -> dict[s
     return out
 
 
-def _panel(ax: Any, rows: list[list[Any]], title: str, profile: str, time_scale: float,
-           bin_s: float, nbins: int) -> None:
+def _panel(
+    ax: Any,
+    rows: list[list[Any]],
+    title: str,
+    profile: str,
+    time_scale: float,
+    bin_s: float,
+    nbins: int,
+) -> None:
     if not rows:
         ax.set_title(f"{title}: no timeline")
         return
@@ -70,7 +77,9 @@ def _panel(ax: Any, rows: list[list[Any]], title: str, profile: str, time_scale:
         if key == "429":
             continue
         color = METHOD_COLORS.get(key)
-        ax.step(xs, series, where="mid", color=color, linewidth=1.6, label=f"{key} (answered, not 429)")
+        ax.step(
+            xs, series, where="mid", color=color, linewidth=1.6, label=f"{key} (answered, not 429)"
+        )
         ax.fill_between(xs, series, step="mid", color=color, alpha=0.15)
     by_rate: dict[float, list[str]] = {}
     for method in BUDGET_LINE_METHODS:
@@ -79,14 +88,26 @@ def _panel(ax: Any, rows: list[list[Any]], title: str, profile: str, time_scale:
             by_rate.setdefault(rate, []).append(method.split(".")[-1])
     top = max([max(v) for k, v in rates.items() if k != "429"] + [1.0])
     for rate, names in by_rate.items():
-        ax.axhline(rate, linestyle="--", color="black", linewidth=1.4,
-                   label=f"budget {rate:g}/s ({', '.join(names)})")
+        ax.axhline(
+            rate,
+            linestyle="--",
+            color="black",
+            linewidth=1.4,
+            label=f"budget {rate:g}/s ({', '.join(names)})",
+        )
         top = max(top, rate)
     ax.set_ylim(0, top * 1.3)
     if "429" in rates:
         twin = ax.twinx()
-        twin.step(xs, rates["429"], where="mid", color="red", linewidth=1.0, alpha=0.8,
-                  label=f"429 answers (right axis, {sum(1 for r in rows if int(r[2]) == 429)})")
+        twin.step(
+            xs,
+            rates["429"],
+            where="mid",
+            color="red",
+            linewidth=1.0,
+            alpha=0.8,
+            label=f"429 answers (right axis, {sum(1 for r in rows if int(r[2]) == 429)})",
+        )
         twin.set_ylabel("429 answers / s", color="red")
         twin.tick_params(axis="y", colors="red")
         twin.legend(loc="upper left", fontsize=8)
@@ -96,6 +117,14 @@ def _panel(ax: Any, rows: list[list[Any]], title: str, profile: str, time_scale:
     ax.legend(loc="upper right", fontsize=8)
 
 
+def _save(fig: Any, path: Path) -> Path:
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
 def budget_timeline(plot: dict[str, Any], path: Path) -> Path:
     """Requests per second per method over time vs each method's budget (dashed)."""
     profile = str(plot.get("profile", "internal"))
@@ -103,22 +132,27 @@ def budget_timeline(plot: dict[str, Any], path: Path) -> Path:
     panels = [(plot.get("ours") or [], "ours: AsyncSlackClient")]
     if plot.get("peer"):
         panels.append((plot["peer"], "slack-sdk AsyncWebClient + RateLimitErrorRetryHandler"))
-    span = max((max(float(r[0]) for r in rows) - min(float(r[0]) for r in rows)
-                for rows, _ in panels if rows), default=1.0)
+    span = max(
+        (
+            max(float(r[0]) for r in rows) - min(float(r[0]) for r in rows)
+            for rows, _ in panels
+            if rows
+        ),
+        default=1.0,
+    )
     bin_s = max(0.2, span / 40.0)
     nbins = max(1, math.ceil(span / bin_s) + 1)
-    fig, axes = plt.subplots(len(panels), 1, figsize=(10, 3.8 * len(panels)), sharex=True,
-                             squeeze=False)
+    fig, axes = plt.subplots(
+        len(panels), 1, figsize=(10, 3.8 * len(panels)), sharex=True, squeeze=False
+    )
     for ax, (rows, title) in zip(axes[:, 0], panels, strict=True):
         _panel(ax, rows, title, profile, time_scale, bin_s, nbins)
-    axes[-1, 0].set_xlabel(f"seconds since the first request (bins of {bin_s:.2f} s; "
-                           f"profile {profile}, time scale {time_scale:g}x)")
+    axes[-1, 0].set_xlabel(
+        f"seconds since the first request (bins of {bin_s:.2f} s; "
+        f"profile {profile}, time scale {time_scale:g}x)"
+    )
     fig.suptitle("Slack budget use during a backfill (dashed: the budget)")
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 def summary(doc: dict[str, Any], path: Path) -> Path:
@@ -135,20 +169,25 @@ def summary(doc: dict[str, Any], path: Path) -> Path:
         met = None if goal is None else (value >= goal if hib else value <= goal)
         color = "tab:gray" if met is None else ("tab:green" if met else "tab:red")
         ax.bar([0], [value], color=color, width=0.5)
-        ax.text(0, value, f"{value:.3g}", ha="center", va="bottom", fontsize=11,
-                color="black" if met is None else color, fontweight="bold")
+        ax.text(
+            0,
+            value,
+            f"{value:.3g}",
+            ha="center",
+            va="bottom",
+            fontsize=11,
+            color="black" if met is None else color,
+            fontweight="bold",
+        )
         top = max(value, goal or 0, 1.0 if goal is None else 0) * 1.25 or 1.0
         if goal is not None:
             ax.axhline(goal, linestyle="--", color="black", linewidth=1)
         ax.set_ylim(0, top)
         ax.set_xticks([])
         sign = ">=" if hib else "<="
-        ax.set_title(f"{label}\n" + (f"goal {sign} {goal:g}" if goal is not None else "no goal"),
-                     fontsize=9)
+        ax.set_title(
+            f"{label}\n" + (f"goal {sign} {goal:g}" if goal is not None else "no goal"), fontsize=9
+        )
     quick = " (--quick)" if doc.get("quick") else ""
     fig.suptitle(f"slack-ingest benchmarks{quick}: figures vs goals (dashed)")
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(fig, path)

@@ -34,7 +34,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from benchmarks import local_procs
 from benchmarks.common import QUIET_ENV, lower_bound, method_requests, ratio, reset_client_buckets
@@ -51,8 +51,11 @@ POOL = "slack-ingest-pool"
 def _target(workdir: Path, name: str) -> Any:
     from ingest.load.run import Target
 
-    return Target(duckdb_path=str(workdir / f"{name}.duckdb"), dataset="slack",
-                  pipelines_dir=str(workdir / f"{name}-pipelines"))
+    return Target(
+        duckdb_path=str(workdir / f"{name}.duckdb"),
+        dataset="slack",
+        pipelines_dir=str(workdir / f"{name}-pipelines"),
+    )
 
 
 def _exact(target: Any, truth: Any) -> bool:
@@ -68,8 +71,9 @@ def _cli_once(workdir: Path, name: str, truth: Any, size: str) -> dict[str, Any]
     reset_client_buckets()
     with SimProcess(size, seed=SEED, profile=PROFILE, time_scale=TIME_SCALE) as sim:
         target = _target(workdir, name)
-        settings = LoadSettings(base_url=sim.base_url, profile=PROFILE, time_scale=TIME_SCALE,
-                                lookback_days=36500.0).validate()
+        settings = LoadSettings(
+            base_url=sim.base_url, profile=PROFILE, time_scale=TIME_SCALE, lookback_days=36500.0
+        ).validate()
         t0 = time.perf_counter()
         run_load(sim.token, settings, target)
         wall = time.perf_counter() - t0
@@ -118,17 +122,28 @@ def _flow_once(workdir: Path, name: str, truth: Any, size: str) -> dict[str, Any
             with _counting_503() as n503:
                 t0 = time.perf_counter()
                 summary = slack_pipeline(
-                    base_url=sim.base_url, profile=PROFILE, time_scale=TIME_SCALE,
-                    duckdb_path=target.duckdb_path, dataset=target.dataset,
-                    pipelines_dir=target.pipelines_dir, lookback_days=36500.0,
-                    shards=SHARDS, max_concurrency=SHARDS)
+                    base_url=sim.base_url,
+                    profile=PROFILE,
+                    time_scale=TIME_SCALE,
+                    duckdb_path=target.duckdb_path,
+                    dataset=target.dataset,
+                    pipelines_dir=target.pipelines_dir,
+                    lookback_days=36500.0,
+                    shards=SHARDS,
+                    max_concurrency=SHARDS,
+                )
                 wall = time.perf_counter() - t0
         finally:
             set_explicit_token(None)
         stats = sim.stats()
-    return {"wall_s": wall, "exact": _exact(target, truth), "stats": stats,
-            "flow_reported_wall_s": summary.get("wall_s"), "api_503": n503.n,
-            "phases_s": summary.get("phases_s")}
+    return {
+        "wall_s": wall,
+        "exact": _exact(target, truth),
+        "stats": stats,
+        "flow_reported_wall_s": summary.get("wall_s"),
+        "api_503": n503.n,
+        "phases_s": summary.get("phases_s"),
+    }
 
 
 @contextmanager
@@ -150,14 +165,25 @@ def _prefect_stack(workdir: Path) -> Iterator[dict[str, Any]]:
 
     try:
         t0 = time.perf_counter()
-        start([str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port",
-               api.rsplit(":", 1)[1].split("/")[0]], "server.log")
+        start(
+            [
+                str(BIN / "prefect"),
+                "server",
+                "start",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                api.rsplit(":", 1)[1].split("/")[0],
+            ],
+            "server.log",
+        )
         local_procs.wait_healthy(api, 120)
         server_start_s = time.perf_counter() - t0
         run([str(BIN / "prefect"), "work-pool", "create", POOL, "--type", "process"])
         run([str(BIN / "prefect"), "--no-prompt", "deploy", "--name", "slack-pipeline"])
-        start([str(BIN / "prefect"), "worker", "start", "--pool", POOL, "--limit", "2"],
-              "worker.log")
+        start(
+            [str(BIN / "prefect"), "worker", "start", "--pool", POOL, "--limit", "2"], "worker.log"
+        )
         with temporary_settings(updates={PREFECT_API_URL: api}):
             yield {"api": api, "server_start_s": server_start_s}
     finally:
@@ -169,19 +195,33 @@ def _worker_once(workdir: Path, name: str, truth: Any, size: str) -> dict[str, A
     """The prefect.yaml deployment (4 shards) run by the worker, on a fresh simulator."""
     from prefect.blocks.system import Secret
     from prefect.client.orchestration import get_client
+    from prefect.client.schemas.objects import FlowRun
     from prefect.deployments import run_deployment
 
     with SimProcess(size, seed=SEED, profile=PROFILE, time_scale=TIME_SCALE) as sim:
         target = _target(workdir, name)
-        Secret(value=sim.token).save("slack-token", overwrite=True)
+        # prefect's documented use; its validator wraps the str (its annotation says otherwise)
+        Secret(value=sim.token).save("slack-token", overwrite=True)  # type: ignore[arg-type]
         t0 = time.perf_counter()
-        fr = run_deployment(
-                "slack_pipeline/slack-pipeline", timeout=0, as_subflow=False,
-            parameters={"base_url": sim.base_url, "profile": PROFILE,
-                        "time_scale": TIME_SCALE, "duckdb_path": target.duckdb_path,
-                        "dataset": target.dataset, "pipelines_dir": target.pipelines_dir,
-                        "lookback_days": 36500.0, "shards": SHARDS,
-                        "max_concurrency": SHARDS})
+        fr = cast(
+            FlowRun,
+            run_deployment(  # sync_compatible: a FlowRun when called sync
+                "slack_pipeline/slack-pipeline",
+                timeout=0,
+                as_subflow=False,
+                parameters={
+                    "base_url": sim.base_url,
+                    "profile": PROFILE,
+                    "time_scale": TIME_SCALE,
+                    "duckdb_path": target.duckdb_path,
+                    "dataset": target.dataset,
+                    "pipelines_dir": target.pipelines_dir,
+                    "lookback_days": 36500.0,
+                    "shards": SHARDS,
+                    "max_concurrency": SHARDS,
+                },
+            ),
+        )
         with get_client(sync_client=True) as client:
             while True:
                 fr = client.read_flow_run(fr.id)
@@ -190,10 +230,14 @@ def _worker_once(workdir: Path, name: str, truth: Any, size: str) -> dict[str, A
                 time.sleep(0.2)
         wall = time.perf_counter() - t0
         stats = sim.stats()
-    run_s = ((fr.end_time - fr.start_time).total_seconds()
-             if fr.end_time and fr.start_time else None)
-    return {"wall_s": wall, "exact": fr.state.is_completed() and _exact(target, truth),
-            "stats": stats, "state": fr.state.name, "flow_run_s": run_s}
+    run_s = (fr.end_time - fr.start_time).total_seconds() if fr.end_time and fr.start_time else None
+    return {
+        "wall_s": wall,
+        "exact": fr.state.is_completed() and _exact(target, truth),
+        "stats": stats,
+        "state": fr.state.name,
+        "flow_run_s": run_s,
+    }
 
 
 def run(quick: bool = False) -> dict[str, Any]:
@@ -207,8 +251,10 @@ def run(quick: bool = False) -> dict[str, Any]:
     cli: list[dict[str, Any]] = []
     flow: list[dict[str, Any]] = []
     worker: list[dict[str, Any]] = []
-    with tempfile.TemporaryDirectory(prefix="bench-prefect-") as tmp, _prefect_stack(
-            Path(tmp)) as stack:
+    with (
+        tempfile.TemporaryDirectory(prefix="bench-prefect-") as tmp,
+        _prefect_stack(Path(tmp)) as stack,
+    ):
         workdir = Path(tmp)
         for i in range(reps):  # alternate, so drift on the machine hits all alike
             cli.append(_cli_once(workdir, f"cli{i}", truth, size))
@@ -219,8 +265,12 @@ def run(quick: bool = False) -> dict[str, Any]:
     worker_wall = statistics.median(r["wall_s"] for r in worker)
     requests = method_requests(cli[0]["stats"])
     return {
-        "size": size, "profile": PROFILE, "time_scale": TIME_SCALE, "shards": SHARDS,
-        "reps": reps, "messages": len(truth.messages),
+        "size": size,
+        "profile": PROFILE,
+        "time_scale": TIME_SCALE,
+        "shards": SHARDS,
+        "reps": reps,
+        "messages": len(truth.messages),
         "cli_wall_s": round(cli_wall, 3),
         "flow_wall_s": round(flow_wall, 3),
         "worker_wall_s": round(worker_wall, 3),
@@ -241,8 +291,8 @@ def run(quick: bool = False) -> dict[str, Any]:
         "flow_phases_s": [r["phases_s"] for r in flow],
         **lower_bound(requests, PROFILE, TIME_SCALE),
         "note": "`prefect server start` (SQLite) on loopback, its start-up apart "
-                "(server_start_s); worker: prefect.yaml's slack-pipeline by `prefect worker "
-                "start --pool slack-ingest-pool --limit 2` (default 10 s polling)",
+        "(server_start_s); worker: prefect.yaml's slack-pipeline by `prefect worker "
+        "start --pool slack-ingest-pool --limit 2` (default 10 s polling)",
     }
 
 

@@ -21,8 +21,17 @@ from benchmarks.common import quiet_env
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 DEFAULT_JSON = RESULTS_DIR / "latest.json"
-SCENARIOS = ("budget", "peer_client", "unlisted", "latency", "throughput", "memory",
-             "prefect_overhead")
+SCENARIOS = (
+    "budget",
+    "peer_client",
+    "unlisted",
+    "latency",
+    "throughput",
+    "memory",
+    "prefect_overhead",
+)
+#: A scenario's module under benchmarks/ where it is not the scenario's name.
+SCENARIO_MODULES = {"budget": "budget_use"}
 PACKAGES = ("dlt", "duckdb", "pyarrow", "aiohttp", "prefect", "slack_sdk", "slack-ingest")
 
 Log = Callable[[str], None]
@@ -49,11 +58,17 @@ def versions() -> dict[str, str | None]:
     return out
 
 
+def scenario_module(name: str) -> str:
+    """The module (under `benchmarks`) that runs scenario `name`."""
+    return SCENARIO_MODULES.get(name, name)
+
+
 def _load(name: str) -> Callable[[bool], dict[str, Any]] | None:
+    qualified = f"benchmarks.{scenario_module(name)}"
     try:
-        module = importlib.import_module(f"benchmarks.{name}")
+        module = importlib.import_module(qualified)
     except ModuleNotFoundError as exc:
-        if exc.name == f"benchmarks.{name}":
+        if exc.name == qualified:
             return None
         raise
     return module.run  # type: ignore[no-any-return]
@@ -72,13 +87,17 @@ def run_scenario(name: str, quick: bool) -> dict[str, Any]:
     try:
         fn = _load(name)
         if fn is None:
-            result: dict[str, Any] = {"missing": True,
-                                      "note": f"benchmarks/{name}.py is not there yet"}
+            result: dict[str, Any] = {
+                "missing": True,
+                "note": f"benchmarks/{scenario_module(name)}.py is not there yet",
+            }
         else:
             result = dict(fn(quick))
     except Exception as exc:  # noqa: BLE001 - one failed scenario never loses the others
-        result = {"error": f"{type(exc).__name__}: {exc}",
-                  "traceback": traceback.format_exc(limit=8)}
+        result = {
+            "error": f"{type(exc).__name__}: {exc}",
+            "traceback": traceback.format_exc(limit=8),
+        }
     result["scenario_s"] = round(time.perf_counter() - t0, 2)
     result["loadavg_before_after"] = [load_before, _loadavg()]
     return result
@@ -90,8 +109,21 @@ def write_document(doc: dict[str, Any], path: Path) -> Path:
     return path
 
 
-def run_suite(names: Iterable[str], *, quick: bool, json_path: Path | None = None,
-              plots_dir: Path = RESULTS_DIR, log: Log = print) -> dict[str, Any]:
+def plots_dir_for(json_path: Path | None) -> Path:
+    """Plots go beside the JSON document: `--json`'s folder, else benchmarks/results."""
+    return (json_path or DEFAULT_JSON).parent
+
+
+def run_suite(
+    names: Iterable[str],
+    *,
+    quick: bool,
+    json_path: Path | None = None,
+    plots_dir: Path | None = None,
+    log: Log = print,
+) -> dict[str, Any]:
+    """Run `names`, write the JSON to `json_path` (default DEFAULT_JSON) and the plots to
+    `plots_dir` (default: the JSON's folder)."""
     quiet_env()
     from benchmarks import plots
 
@@ -106,6 +138,7 @@ def run_suite(names: Iterable[str], *, quick: bool, json_path: Path | None = Non
         "plots": {},
     }
     path = json_path or DEFAULT_JSON
+    plots_dir = plots_dir_for(path) if plots_dir is None else plots_dir
     for name in names:
         log(f"[bench] {name} ...")
         result = run_scenario(name, quick)
@@ -113,15 +146,15 @@ def run_suite(names: Iterable[str], *, quick: bool, json_path: Path | None = Non
         doc["scenarios"][name] = result
         if name == "budget" and plot:
             doc["plots"]["budget_timeline"] = str(
-                plots.budget_timeline(plot, plots_dir / "budget_timeline.png"))
+                plots.budget_timeline(plot, plots_dir / "budget_timeline.png")
+            )
         log(f"[bench] {name} done in {result['scenario_s']}s: {headline(name, result)}")
         doc["total_s"] = round(time.perf_counter() - started, 2)
         write_document(doc, path)  # partial results survive a crash later on
     doc["plots"]["summary"] = str(plots.summary(doc, plots_dir / "summary.png"))
     doc["total_s"] = round(time.perf_counter() - started, 2)
     write_document(doc, path)
-    log(f"[bench] wrote {path} and {', '.join(doc['plots'].values())} "
-        f"in {doc['total_s']}s")
+    log(f"[bench] wrote {path} and {', '.join(doc['plots'].values())} in {doc['total_s']}s")
     return doc
 
 

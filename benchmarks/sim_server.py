@@ -20,9 +20,12 @@ def _counts(ws: Any, size: str) -> dict[str, int]:
     if size == "large":  # truth() would build a 2M-element set; count lazily instead
         return {"messages": sum(1 for _ in ws.iter_message_keys())}
     truth = ws.truth()
-    return {"messages": truth.message_count(), "replies": truth.reply_count(),
-            "channels": len(truth.channel_ids),
-            "readable_channels": len(truth.readable_channel_ids)}
+    return {
+        "messages": truth.message_count(),
+        "replies": truth.reply_count(),
+        "channels": len(truth.channel_ids),
+        "readable_channels": len(truth.readable_channel_ids),
+    }
 
 
 async def _serve(args: argparse.Namespace) -> None:
@@ -32,10 +35,17 @@ async def _serve(args: argparse.Namespace) -> None:
     ws = Workspace.generate(args.size, seed=args.seed)
     counts = _counts(ws, args.size)
     gen_s = time.perf_counter() - t0
-    async with serve_simulator(ws, profile=args.profile, time_scale=args.time_scale,
-                               latency_ms=args.latency_ms) as sim:
-        hello = {"base_url": sim.base_url, "url": sim.url, "token": ws.token,
-                 "team_id": ws.team_id, "gen_s": round(gen_s, 3), **counts}
+    async with serve_simulator(
+        ws, profile=args.profile, time_scale=args.time_scale, latency_ms=args.latency_ms
+    ) as sim:
+        hello = {
+            "base_url": sim.base_url,
+            "url": sim.url,
+            "token": ws.token,
+            "team_id": ws.team_id,
+            "gen_s": round(gen_s, 3),
+            **counts,
+        }
         sys.stdout.write(json.dumps(hello) + "\n")
         sys.stdout.flush()
         loop = asyncio.get_running_loop()

@@ -18,9 +18,16 @@ class SimProcess:
     """`with SimProcess("small", profile="internal", time_scale=60) as sim:` -> `sim.base_url`,
     `sim.token`, `sim.messages` (the truth's message count), `sim.stats(timeline=True)`."""
 
-    def __init__(self, size: str, *, seed: int = 0, profile: str = "internal",
-                 time_scale: float = 1.0, latency_ms: float = 0.0,
-                 start_timeout_s: float = 600.0) -> None:
+    def __init__(
+        self,
+        size: str,
+        *,
+        seed: int = 0,
+        profile: str = "internal",
+        time_scale: float = 1.0,
+        latency_ms: float = 0.0,
+        start_timeout_s: float = 600.0,
+    ) -> None:
         self.size = size
         self.seed = seed
         self.profile = profile
@@ -32,13 +39,28 @@ class SimProcess:
 
     # -- lifecycle -----------------------------------------------------------------------
     def start(self) -> SimProcess:
-        cmd = [sys.executable, "-m", "benchmarks.sim_server", "--size", self.size,
-               "--seed", str(self.seed), "--profile", self.profile,
-               "--time-scale", repr(float(self.time_scale)),
-               "--latency-ms", repr(float(self.latency_ms))]
-        env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
-        self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     text=True, cwd=str(ROOT), env=env)
+        cmd = [
+            sys.executable,
+            "-m",
+            "benchmarks.sim_server",
+            "--size",
+            self.size,
+            "--seed",
+            str(self.seed),
+            "--profile",
+            self.profile,
+            "--time-scale",
+            repr(float(self.time_scale)),
+            "--latency-ms",
+            repr(float(self.latency_ms)),
+        ]
+        env = {
+            **os.environ,
+            "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""),
+        }
+        self.proc = subprocess.Popen(
+            cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=str(ROOT), env=env
+        )
         assert self.proc.stdout is not None
         line = self.proc.stdout.readline()
         if not line:
@@ -69,8 +91,12 @@ class SimProcess:
     def __enter__(self) -> SimProcess:
         return self.start()
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         self.stop()
 
     # -- attributes ----------------------------------------------------------------------
@@ -97,9 +123,12 @@ class SimProcess:
 
     # -- admin API -----------------------------------------------------------------------
     def _admin(self, path: str, *, post: bool = False) -> Any:
-        req = urllib.request.Request(self.url + path, method="POST" if post else "GET",
-                                     data=b"{}" if post else None,
-                                     headers={"Content-Type": "application/json"})
+        req = urllib.request.Request(
+            self.url + path,
+            method="POST" if post else "GET",
+            data=b"{}" if post else None,
+            headers={"Content-Type": "application/json"},
+        )
         with urllib.request.urlopen(req, timeout=60) as resp:
             body = resp.read()
         return json.loads(body) if body else None

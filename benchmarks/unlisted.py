@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from benchmarks.budget import measure
+from benchmarks.budget_use import measure
 
 SIZES = {False: ("small", 600.0), True: ("tiny", 600.0)}
 

@@ -107,7 +107,8 @@ class MessageModel:
     @staticmethod
     def all_top_us(ch: Channel) -> list[int]:
         """top_us(ch, i) for every i, with splitmix64 inlined (truth of `large` is ~1.5M)."""
-        hk, start, gap, out = ch.hkey, ch.start, ch.gap, []
+        hk, start, gap = ch.hkey, ch.start, ch.gap
+        out: list[int] = []
         app = out.append
         for i in range(ch.n_top):
             z = ((hk ^ i) + _G) & _M
@@ -125,7 +126,7 @@ class MessageModel:
         """reply_us(ch, p, j, th) for every j < n, inlined like all_top_us."""
         base, step, micro, _ = th
         hp = splitmix64(ch.hkey ^ p)
-        out = []
+        out: list[int] = []
         app = out.append
         for j in range(n):
             z = ((hp ^ j) + _G) & _M
@@ -492,8 +493,13 @@ class MessageModel:
         if rec.subtype == "channel_join":
             return self._join(ch, rec.us, rec.user)
         if rec.subtype == "channel_leave":
-            return {"user": rec.user, "type": "message", "subtype": "channel_leave",
-                    "ts": ts_str(rec.us), "text": f"<@{rec.user}> has left the channel"}
+            return {
+                "user": rec.user,
+                "type": "message",
+                "subtype": "channel_leave",
+                "ts": ts_str(rec.us),
+                "text": f"<@{rec.user}> has left the channel",
+            }
         d = Draw(mix_from(ch.hkey, rec.us, _BODY))
         msg = self._body(d, ch, rec.us, rec.user, rec.text)
         if rec.parent_us is not None:

@@ -61,7 +61,11 @@ def format_retry_after(seconds: float, time_scale: float) -> str:
 
 
 class TokenBucket:
-    """Capacity `burst`, refilled at rate/60*time_scale tokens per real second."""
+    """Capacity `burst`, refilled at rate/60*time_scale tokens per real second.
+
+    Not aiolimiter's AsyncLimiter: it makes a caller wait for capacity, while the server
+    answers 429 at once with the exact time until a token (Retry-After), which AsyncLimiter
+    does not expose (only its private `_level` would give it)."""
 
     def __init__(self, per_min: float, burst: int, time_scale: float) -> None:
         self.capacity = float(burst)

@@ -177,7 +177,7 @@ def block_id(h: int) -> str:
 
 
 def reactions(d: Draw, authors: list[str]) -> list[dict[str, Any]]:
-    out = []
+    out: list[dict[str, Any]] = []
     for _ in range(1 + d.below(3)):
         users = sorted({d.pick(authors) for _ in range(1 + d.below(4))})
         name = d.pick(EMOJI_NAMES)

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections import Counter
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -89,6 +90,27 @@ class Client:
             if not cursor:
                 return out
             assert len(out) < 100_000
+
+
+#: Optional message fields whose presence the shape tests count.
+MESSAGE_FIELDS = (
+    "reactions",
+    "files",
+    "attachments",
+    "blocks",
+    "edited",
+    "root",
+    "reply_count",
+    "parent_user_id",
+)
+
+
+def count_kinds(messages: Iterable[dict[str, Any]], seen: Counter[str]) -> None:
+    """Count each message's subtype ("plain" without one) and each MESSAGE_FIELDS it has."""
+    for m in messages:
+        seen[m.get("subtype", "plain")] += 1
+        for k in MESSAGE_FIELDS:
+            seen[k] += k in m
 
 
 def _strs(params: dict[str, Any]) -> dict[str, str]:

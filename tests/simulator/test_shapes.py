@@ -18,7 +18,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from .conftest import Env, Starter
+from .conftest import Env, Starter, count_kinds
 
 SAMPLES = Path(
     os.environ.get(
@@ -143,22 +143,6 @@ def check(value: Any, node: Node, path: str, errors: list[str]) -> None:
             check(x, node.item, f"{path}[]", errors)
 
 
-def _count_kinds(body: dict[str, Any], seen: Counter[str]) -> None:
-    for m in body.get("messages", ()):
-        seen[m.get("subtype", "plain")] += 1
-        for k in (
-            "reactions",
-            "files",
-            "attachments",
-            "blocks",
-            "edited",
-            "root",
-            "reply_count",
-            "parent_user_id",
-        ):
-            seen[k] += k in m
-
-
 async def test_every_response_matches_the_samples(serve: Starter) -> None:
     env: Env = await serve("small")
     ws, c = env.ws, env.client
@@ -215,7 +199,7 @@ async def test_every_response_matches_the_samples(serve: Starter) -> None:
     seen: Counter[str] = Counter()
     for method, body in responses:
         check(body, schema(method), method, errors)
-        _count_kinds(body, seen)
+        count_kinds(body.get("messages", ()), seen)
         if len(errors) > 20:
             break
     assert not errors, "\n".join(errors[:20])

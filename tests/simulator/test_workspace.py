@@ -10,6 +10,8 @@ import pytest
 from ingest.simulator import DEFAULT_TOKEN, SIZES, SimulatorConfigError, Workspace
 from ingest.simulator.model import GEN_END, GEN_START, HORIZON_US, US, parse_ts
 
+from .conftest import count_kinds
+
 TS_RE = re.compile(r"^\d{10}\.\d{6}$")
 
 
@@ -139,19 +141,9 @@ def test_workspace_has_every_kind_of_user_and_channel(small: Workspace) -> None:
 def test_message_kinds_present(small: Workspace) -> None:
     seen: Counter[str] = Counter()
     for ch in small.channels:
-        for us, ref in small.iter_history(ch, 1 << 62, -1):
-            m = small.render(ch, us, ref)
-            seen[m.get("subtype", "plain")] += 1
-            for key in (
-                "reactions",
-                "files",
-                "attachments",
-                "blocks",
-                "edited",
-                "reply_count",
-                "root",
-            ):
-                seen[key] += key in m
+        count_kinds(
+            (small.render(ch, us, ref) for us, ref in small.iter_history(ch, 1 << 62, -1)), seen
+        )
     for key in ("plain", "bot_message", "channel_join", "thread_broadcast"):
         assert seen[key] > 0, key
     for key in ("reactions", "files", "attachments", "blocks", "edited", "reply_count", "root"):
