@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from ingest.load.run import Target
+from ingest.load.target import Target
 
 
 def artifact_key(kind: str, target: Target) -> str:
@@ -24,8 +24,15 @@ def sum_requests(parts: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
     for part in parts:
         for method, row in (part.get("requests") or {}).items():
             acc = out.setdefault(method, {})
-            for key in ("requests", "pages", "items", "n_429", "retries", "wait_budget_s",
-                        "wait_network_s"):
+            for key in (
+                "requests",
+                "pages",
+                "items",
+                "n_429",
+                "retries",
+                "wait_budget_s",
+                "wait_network_s",
+            ):
                 value = row.get(key)
                 if isinstance(value, int | float):
                     acc[key] = acc.get(key, 0) + value
@@ -44,8 +51,11 @@ def channel_label(cid: str, names: dict[str, str] | None) -> str:
 
 def names_of(summary: dict[str, Any]) -> dict[str, str]:
     """Channel names the summary knows (its per-channel rows carry them)."""
-    return {r["channel"]: r["name"] for r in summary.get("channels") or []
-            if r.get("name") and r.get("channel")}
+    return {
+        r["channel"]: r["name"]
+        for r in summary.get("channels") or []
+        if r.get("name") and r.get("channel")
+    }
 
 
 def channel_counts(summary: dict[str, Any]) -> dict[str, int]:
@@ -62,10 +72,15 @@ def channel_counts(summary: dict[str, Any]) -> dict[str, int]:
     planned_ids: set[str] = set()
     for s in summary.get("shards") or []:
         planned_ids.update(s.get("channels") or [])
-    unfinished = len(planned_ids - read_ids - not_read) if planned_ids else max(
-        0, planned - len(read_ids))
-    return {"selected": len(read_ids) + len(not_read) + unfinished, "read": len(read_ids),
-            "not_read": len(not_read), "unfinished": unfinished}
+    unfinished = (
+        len(planned_ids - read_ids - not_read) if planned_ids else max(0, planned - len(read_ids))
+    )
+    return {
+        "selected": len(read_ids) + len(not_read) + unfinished,
+        "read": len(read_ids),
+        "not_read": len(not_read),
+        "unfinished": unfinished,
+    }
 
 
 def channels_line(summary: dict[str, Any]) -> str:
@@ -81,19 +96,21 @@ def shard_rows(shards: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for s in shards:
         req = s.get("requests") or {}
         prog = s.get("progress") or {}
-        rows.append({
-            "shard": s.get("label", "?"),
-            "state": s.get("state", "ok"),
-            "channels": len(s.get("channels") or []),
-            "messages": prog.get("messages", 0),
-            "replies": prog.get("replies", 0),
-            "requests": int(_total(req, "requests")),
-            "429s": int(_total(req, "n_429")),
-            "retries": int(_total(req, "retries")),
-            "attempts": s.get("attempt", 1),
-            "seconds": round(float(s.get("elapsed_s", 0.0)), 1),
-            "error": s.get("error", ""),
-        })
+        rows.append(
+            {
+                "shard": s.get("label", "?"),
+                "state": s.get("state", "ok"),
+                "channels": len(s.get("channels") or []),
+                "messages": prog.get("messages", 0),
+                "replies": prog.get("replies", 0),
+                "requests": int(_total(req, "requests")),
+                "429s": int(_total(req, "n_429")),
+                "retries": int(_total(req, "retries")),
+                "attempts": s.get("attempt", 1),
+                "seconds": round(float(s.get("elapsed_s", 0.0)), 1),
+                "error": s.get("error", ""),
+            }
+        )
     return rows
 
 
@@ -125,16 +142,27 @@ def summary_markdown(summary: dict[str, Any]) -> str:
     if summary.get("error"):
         parts.append(f"**Error:** {summary['error']}\n")
     parts += ["## Shards\n", _md_table(shard_rows(summary.get("shards") or [])), ""]
-    method_rows = [{"method": m, "requests": int(r.get("requests", 0)),
-                    "429s": int(r.get("n_429", 0)), "retries": int(r.get("retries", 0)),
-                    "budget wait s (summed over requests)": round(r.get("wait_budget_s", 0.0), 1)}
-                   for m, r in sorted(req.items())]
-    parts += ["## Slack requests by method\n", _md_table(method_rows),
-              "_Waits are summed over concurrent requests: they can exceed the wall time._\n",
-              ""]
+    method_rows = [
+        {
+            "method": m,
+            "requests": int(r.get("requests", 0)),
+            "429s": int(r.get("n_429", 0)),
+            "retries": int(r.get("retries", 0)),
+            "budget wait s (summed over requests)": round(r.get("wait_budget_s", 0.0), 1),
+        }
+        for m, r in sorted(req.items())
+    ]
+    parts += [
+        "## Slack requests by method\n",
+        _md_table(method_rows),
+        "_Waits are summed over concurrent requests: they can exceed the wall time._\n",
+        "",
+    ]
     names = names_of(summary)
-    skipped = [{"channel": channel_label(c, names), "why": w}
-               for c, w in sorted((summary.get("skipped") or {}).items())]
+    skipped = [
+        {"channel": channel_label(c, names), "why": w}
+        for c, w in sorted((summary.get("skipped") or {}).items())
+    ]
     parts += ["## Channels not read\n", _md_table(skipped), ""]
     if summary.get("settled"):
         rows = [{"pipeline": k, "action": v} for k, v in sorted(summary["settled"].items())]
@@ -145,18 +173,28 @@ def summary_markdown(summary: dict[str, Any]) -> str:
 def publish_summary(summary: dict[str, Any], target: Target) -> None:
     from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
-    create_markdown_artifact(markdown=summary_markdown(summary),
-                             key=artifact_key("summary", target),
-                             description="slack-ingest run summary", _sync=True)
+    create_markdown_artifact(
+        markdown=summary_markdown(summary),
+        key=artifact_key("summary", target),
+        description="slack-ingest run summary",
+        _sync=True,
+    )  # type: ignore[call-arg]  # (Prefect's sync dispatch)
     channels = summary.get("channels") or []
     if channels:
-        create_table_artifact(table=channels, key=artifact_key("channels", target),
-                              description="per channel: messages and replies, shard, status", _sync=True)
+        create_table_artifact(
+            table=channels,
+            key=artifact_key("channels", target),
+            description="per channel: messages and replies, shard, status",
+            _sync=True,
+        )  # type: ignore[call-arg]
 
 
-def channel_rows(target: Target, shards: list[dict[str, Any]],
-                 skipped: dict[str, str], names: dict[str, str] | None = None
-                 ) -> list[dict[str, Any]]:
+def channel_rows(
+    target: Target,
+    shards: list[dict[str, Any]],
+    skipped: dict[str, str],
+    names: dict[str, str] | None = None,
+) -> list[dict[str, Any]]:
     """Per channel: name, shard, status, and messages and replies: read this run when the
     load's progress reports per-channel counts, else (DuckDB) the totals in the dataset.
     Names: `names` (the flow's channel plan has them), else the dataset's channels table."""
@@ -176,16 +214,31 @@ def channel_rows(target: Target, shards: list[dict[str, Any]],
                     totals = dataset_counts(target)
                 n_msg, n_rep = totals.get(cid, (0, 0))
                 counted = "in dataset"
-            rows.append({"channel": cid, "name": names.get(cid, ""),
-                         "shard": s.get("label", "?"), "messages": n_msg,
-                         "replies": n_rep, "counted": counted,
-                         "status": skipped.get(cid) or s.get("state", "ok")})
+            rows.append(
+                {
+                    "channel": cid,
+                    "name": names.get(cid, ""),
+                    "shard": s.get("label", "?"),
+                    "messages": n_msg,
+                    "replies": n_rep,
+                    "counted": counted,
+                    "status": skipped.get(cid) or s.get("state", "ok"),
+                }
+            )
     listed = {r["channel"] for r in rows}
     for cid, why in sorted(skipped.items()):
         if cid not in listed:
-            rows.append({"channel": cid, "name": names.get(cid, ""), "shard": "-",
-                         "messages": 0, "replies": 0,
-                         "counted": "-", "status": f"skipped: {why}"})
+            rows.append(
+                {
+                    "channel": cid,
+                    "name": names.get(cid, ""),
+                    "shard": "-",
+                    "messages": 0,
+                    "replies": 0,
+                    "counted": "-",
+                    "status": f"skipped: {why}",
+                }
+            )
     return rows
 
 
@@ -218,8 +271,10 @@ def dataset_counts(target: Target) -> dict[str, tuple[int, int]]:
         return {}
     import duckdb
 
-    sql = (f"select channel_id, count(*), count(*) filter (where is_reply) "
-           f"from {target.dataset}.messages group by channel_id")
+    sql = (
+        f"select channel_id, count(*), count(*) filter (where is_reply) "
+        f"from {target.dataset}.messages group by channel_id"
+    )
     try:
         con = duckdb.connect(target.location(), read_only=True)
     except duckdb.Error:

@@ -9,45 +9,25 @@ from __future__ import annotations
 import json
 import logging
 import os
-import sys
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
+from flows.config import FlowOptions
 from ingest.cli.guard import fail, guarded
-from ingest.cli.options import (
-    ArchivedOpt,
-    BaseUrlOpt,
-    ChannelsOpt,
-    DatasetOpt,
-    DestOpt,
-    DuckOpt,
-    EndOpt,
-    ExcludeOpt,
-    FastOpt,
-    JoinOpt,
-    JsonOpt,
-    LookbackOpt,
-    MaxRetryWaitOpt,
-    PrivateOpt,
-    ProfileOpt,
-    StartOpt,
-    TimeScaleOpt,
-    TokenOpt,
+from ingest.cli.options import JsonOpt, TokenOpt, with_setting_options
+from ingest.load.target import Target
+from ingest.source import LoadSettings, clean_overrides
+
+flow_app = typer.Typer(
+    help="Run or serve the Prefect flow (sharded, retried, observable).",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
 )
 
-flow_app = typer.Typer(help="Run or serve the Prefect flow (sharded, retried, observable).",
-                       no_args_is_help=True, pretty_exceptions_enable=False,
-                       add_completion=False)
-
 DEFAULT_CRON = "0 0 * * *"
-
-ShardsOpt = Annotated[int, typer.Option("--shards", min=1, help="Channel-history shards (one dlt pipeline each, one dataset)")]
-ConcOpt = Annotated[int, typer.Option("--max-concurrency", min=1, help="Shards running at once (with --shard-deployment: the Prefect tag concurrency limit 'slack-history')")]
-ShardDeplOpt = Annotated[str | None, typer.Option("--shard-deployment", help="Run shards as flow runs of this deployment (e.g. slack_shard/slack-shard) so any worker picks them up")]
-RetriesOpt = Annotated[int, typer.Option("--retries", min=0, help="Retries of a task after a transient failure (exponential backoff with jitter)")]
-BackoffOpt = Annotated[float, typer.Option("--retry-backoff", help="First retry delay in seconds (then x2, x4, ...)")]
 
 
 class _NoTraceback(logging.Formatter):
@@ -74,26 +54,28 @@ def _plain_console_logs() -> None:
     from prefect.logging.handlers import PrefectConsoleHandler
 
     loggers = [logging.getLogger()] + [
-        lg for lg in logging.Logger.manager.loggerDict.values() if isinstance(lg, logging.Logger)]
+        lg for lg in logging.Logger.manager.loggerDict.values() if isinstance(lg, logging.Logger)
+    ]
     for lg in loggers:
         for handler in lg.handlers:
             if isinstance(handler, PrefectConsoleHandler) and not isinstance(
-                    handler.formatter, _NoTraceback):
+                handler.formatter, _NoTraceback
+            ):
                 handler.setFormatter(_NoTraceback(handler.formatter))
 
 
-def _parameters(**kw: Any) -> dict[str, Any]:
-    """Flow parameters from CLI flags: unset flags stay unset (dlt config applies)."""
-    out: dict[str, Any] = {}
-    for key, value in kw.items():
-        if value is None or (key in ("channels", "exclude_channels") and not value):
-            continue
-        out[key] = list(value) if isinstance(value, list | tuple) else value
-    return out
+def _parameters(overrides: dict[str, Any]) -> dict[str, Any]:
+    """Flow parameters from CLI flags: unset flags stay unset (dlt config applies); lists
+    stay lists (JSON-safe, as Prefect stores them)."""
+    return {
+        k: list(v) if isinstance(v, list | tuple) else v
+        for k, v in clean_overrides(overrides).items()
+    }
 
 
-SERVER_HINT = ("start one with `prefect server start` and set "
-               "PREFECT_API_URL=http://127.0.0.1:4200/api")
+SERVER_HINT = (
+    "start one with `prefect server start` and set PREFECT_API_URL=http://127.0.0.1:4200/api"
+)
 
 
 def _api_url() -> str | None:
@@ -118,9 +100,16 @@ def _check_server(command: str, *, required: bool) -> None:
         httpx.get(f"{url.rstrip('/')}/health", timeout=5.0)
     except httpx.HTTPError as exc:
         why = type(exc).__name__
-        fail(f"cannot reach the Prefect server at PREFECT_API_URL={url} ({why}): "
-             f"{SERVER_HINT}" + ("" if required else ", or unset PREFECT_API_URL to run "
-                                 "against a temporary local server"), 2)
+        fail(
+            f"cannot reach the Prefect server at PREFECT_API_URL={url} ({why}): "
+            f"{SERVER_HINT}"
+            + (
+                ""
+                if required
+                else ", or unset PREFECT_API_URL to run against a temporary local server"
+            ),
+            2,
+        )
 
 
 def _quiet_prefect(quiet: bool) -> None:
@@ -137,18 +126,44 @@ def _print_summary(summary: dict[str, Any], json_path: Path | None) -> None:
     from flows.artifacts import channel_label, channels_line, names_of, shard_rows
 
     console = Console()
-    table = Table(title=f"slack-ingest flow: {summary.get('mode')}, {summary.get('wall_s', 0):.1f}s")
+    table = Table(
+        title=f"slack-ingest flow: {summary.get('mode')}, {summary.get('wall_s', 0):.1f}s"
+    )
     rows = shard_rows(summary.get("shards") or [])
-    for col in ("shard", "channels", "messages", "replies", "requests", "429s", "attempts", "seconds"):
+    for col in (
+        "shard",
+        "channels",
+        "messages",
+        "replies",
+        "requests",
+        "429s",
+        "attempts",
+        "seconds",
+    ):
         table.add_column(col, justify="left" if col == "shard" else "right")
     for r in rows:
-        table.add_row(*(str(r[c]) for c in ("shard", "channels", "messages", "replies",
-                                            "requests", "429s", "attempts", "seconds")))
+        table.add_row(
+            *(
+                str(r[c])
+                for c in (
+                    "shard",
+                    "channels",
+                    "messages",
+                    "replies",
+                    "requests",
+                    "429s",
+                    "attempts",
+                    "seconds",
+                )
+            )
+        )
     console.print(table)
     skipped = summary.get("skipped") or {}
-    console.print(f"channels {channels_line(summary)}; "
-                  f"messages {summary.get('messages', 0):,}, replies {summary.get('replies', 0):,}",
-                  highlight=False)
+    console.print(
+        f"channels {channels_line(summary)}; "
+        f"messages {summary.get('messages', 0):,}, replies {summary.get('replies', 0):,}",
+        highlight=False,
+    )
     if skipped:
         names = names_of(summary)
         table = Table(title="Channels not read")
@@ -162,33 +177,30 @@ def _print_summary(summary: dict[str, Any], json_path: Path | None) -> None:
         console.print(f"summary written to {json_path}")
 
 
-@flow_app.command("run", help="Run the flow once now, in this process (against "
-                  "PREFECT_API_URL, or a temporary local Prefect server if none is set).")
+@flow_app.command(
+    "run",
+    help="Run the flow once now, in this process (against "
+    "PREFECT_API_URL, or a temporary local Prefect server if none is set).",
+)
+@with_setting_options("flow run", LoadSettings, Target, FlowOptions)
 def run_cmd(
-    token: TokenOpt = None, base_url: BaseUrlOpt = None, destination: DestOpt = None,
-    duckdb_path: DuckOpt = None, dataset: DatasetOpt = None, start_date: StartOpt = None,
-    end_date: EndOpt = None, channel: ChannelsOpt = None, exclude_channel: ExcludeOpt = None,
-    include_private: PrivateOpt = None, exclude_archived: ArchivedOpt = None,
-    auto_join: JoinOpt = None, profile: ProfileOpt = None, time_scale: TimeScaleOpt = None,
-    lookback_days: LookbackOpt = None, fast: FastOpt = None, shards: ShardsOpt = 4,
-    max_concurrency: ConcOpt = 4, shard_deployment: ShardDeplOpt = None,
-    retries: RetriesOpt = 3, retry_backoff: BackoffOpt = 10.0, json_path: JsonOpt = None,
-    max_retry_wait: MaxRetryWaitOpt = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only warnings from Prefect")] = False,
+    overrides: dict[str, Any],
+    token: TokenOpt = None,
+    json_path: JsonOpt = None,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="Only warnings from Prefect")
+    ] = False,
 ) -> None:
     _quiet_prefect(quiet)
+    shard_deployment = overrides.get("shard_deployment")
     if token and shard_deployment:
-        fail("--token cannot reach shards run by workers: store the token in a Prefect "
-              "Secret block 'slack-token' (or dlt secrets on the workers)", 2)
+        fail(
+            "--token cannot reach shards run by workers: store the token in a Prefect "
+            "Secret block 'slack-token' (or dlt secrets on the workers)",
+            2,
+        )
     _check_server("run", required=bool(shard_deployment))
-    params = _parameters(
-        base_url=base_url, destination=destination, duckdb_path=duckdb_path, dataset=dataset,
-        start_date=start_date, end_date=end_date, channels=channel,
-        exclude_channels=exclude_channel, include_private=include_private,
-        exclude_archived=exclude_archived, auto_join=auto_join, profile=profile,
-        time_scale=time_scale, lookback_days=lookback_days, fast_path=fast, shards=shards,
-        max_concurrency=max_concurrency, shard_deployment=shard_deployment, retries=retries,
-        retry_backoff_s=retry_backoff, max_retry_wait_s=max_retry_wait)
+    params = _parameters(overrides)
 
     def go() -> dict[str, Any]:
         from flows.secrets import set_explicit_token
@@ -209,26 +221,20 @@ def run_cmd(
     _print_summary(summary, json_path)
 
 
-@flow_app.command("serve", help="Serve the flow on a schedule (nightly by default) until "
-                  "interrupted; needs a Prefect server (PREFECT_API_URL). Flags become the "
-                  "deployment's default parameters; the token is read at each run.")
+@flow_app.command(
+    "serve",
+    help="Serve the flow on a schedule (nightly by default) until "
+    "interrupted; needs a Prefect server (PREFECT_API_URL). Flags become the "
+    "deployment's default parameters; the token is read at each run.",
+)
+@with_setting_options("flow serve", LoadSettings, Target, FlowOptions)
 def serve_cmd(
+    overrides: dict[str, Any],
     cron: Annotated[str, typer.Option("--cron", help="Schedule (cron, UTC)")] = DEFAULT_CRON,
     name: Annotated[str, typer.Option("--name", help="Deployment name")] = "slack_pipeline",
-    base_url: BaseUrlOpt = None, destination: DestOpt = None, duckdb_path: DuckOpt = None,
-    dataset: DatasetOpt = None, start_date: StartOpt = None, channel: ChannelsOpt = None,
-    exclude_channel: ExcludeOpt = None, profile: ProfileOpt = None,
-    time_scale: TimeScaleOpt = None, lookback_days: LookbackOpt = None,
-    shards: ShardsOpt = 4, max_concurrency: ConcOpt = 4, shard_deployment: ShardDeplOpt = None,
-    retries: RetriesOpt = 3, retry_backoff: BackoffOpt = 10.0,
 ) -> None:
     _quiet_prefect(False)
-    params = _parameters(
-        base_url=base_url, destination=destination, duckdb_path=duckdb_path, dataset=dataset,
-        start_date=start_date, channels=channel, exclude_channels=exclude_channel,
-        profile=profile, time_scale=time_scale, lookback_days=lookback_days, shards=shards,
-        max_concurrency=max_concurrency, shard_deployment=shard_deployment, retries=retries,
-        retry_backoff_s=retry_backoff)
+    params = _parameters(overrides)
 
     from prefect.schedules import Cron
 
@@ -251,4 +257,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
-from ingest.load.run import Target
+from ingest.load.target import Target
 
 HISTORY_TAG = "slack-history"
 LOAD_LOCK_PREFIX = "slack-ingest-duckdb-"
@@ -34,8 +34,7 @@ def ensure_tag_limit(tag: str, limit: int) -> None:
         client.create_concurrency_limit(tag=tag, concurrency_limit=int(limit))
 
 
-def ensure_global_limit(name: str, limit: int, slot_decay_per_second: float | None = None
-                        ) -> None:
+def ensure_global_limit(name: str, limit: int, slot_decay_per_second: float | None = None) -> None:
     """Create or update a global concurrency limit. Prefect's upsert reads, then creates:
     two runs starting at once (a served flow and a worker's run firing on the same minute)
     both find none and the slower create fails with ObjectAlreadyExists; then it exists,
@@ -46,10 +45,12 @@ def ensure_global_limit(name: str, limit: int, slot_decay_per_second: float | No
     with get_client(sync_client=True) as client:
         try:
             client.upsert_global_concurrency_limit_by_name(
-                name, int(limit), slot_decay_per_second=slot_decay_per_second)
+                name, int(limit), slot_decay_per_second=slot_decay_per_second
+            )
         except ObjectAlreadyExists:
             client.upsert_global_concurrency_limit_by_name(
-                name, int(limit), slot_decay_per_second=slot_decay_per_second)
+                name, int(limit), slot_decay_per_second=slot_decay_per_second
+            )
 
 
 def read_global_limit(name: str) -> Any | None:
@@ -104,8 +105,13 @@ def hold_writer(target: Target) -> Iterator[None]:
     from prefect.concurrency.sync import concurrency
 
     name = load_lock_name(target)
-    with concurrency(name, occupy=1, strict=True, lease_duration=LOCK_LEASE_S,
-                     raise_on_lease_renewal_failure=False):
+    with concurrency(
+        name,
+        occupy=1,
+        strict=True,
+        lease_duration=LOCK_LEASE_S,
+        raise_on_lease_renewal_failure=False,
+    ):
         with _LOCAL_GUARD:
             _HELD[name] = _HELD.get(name, 0) + 1
         try:
@@ -127,8 +133,13 @@ def _held(name: str) -> Iterator[None]:
         if _holds(name):
             yield
             return
-        with concurrency(name, occupy=1, strict=True, lease_duration=LOCK_LEASE_S,
-                         raise_on_lease_renewal_failure=False):
+        with concurrency(
+            name,
+            occupy=1,
+            strict=True,
+            lease_duration=LOCK_LEASE_S,
+            raise_on_lease_renewal_failure=False,
+        ):
             yield
 
 

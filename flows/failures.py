@@ -13,33 +13,17 @@ from __future__ import annotations
 import inspect
 import logging
 import os
-from collections.abc import Iterator
 from typing import Any
 
 logger = logging.getLogger("flows")
 NOTIFY_BLOCK_ENV = "SLACK_INGEST_NOTIFY_BLOCK"
 
 
-def iter_chain(exc: BaseException) -> Iterator[BaseException]:
-    seen: set[int] = set()
-    stack = [exc]
-    while stack:
-        e = stack.pop(0)
-        if id(e) in seen:
-            continue
-        seen.add(id(e))
-        yield e
-        for nxt in (getattr(e, "exception", None), e.__cause__, e.__context__,
-                    *(getattr(e, "exceptions", ()) or ())):
-            if isinstance(nxt, BaseException):
-                stack.append(nxt)
-
-
 def is_fatal(exc: BaseException) -> bool:
-    from ingest.load.explain import USER_MISTAKE, explain
+    from ingest.load.explain import USER_MISTAKE, exception_chain, explain
     from ingest.slack import SlackConnectionError, SlackFatalError
 
-    chain = list(iter_chain(exc))
+    chain = list(exception_chain(exc))
     if any(isinstance(e, SlackFatalError) for e in chain):
         return True
     if any(isinstance(e, SlackConnectionError) for e in chain):
@@ -93,9 +77,10 @@ def notify_failure(flow_or_task: Any, run: Any, state: Any) -> None:
         from prefect.blocks.core import Block
         from prefect.utilities.asyncutils import run_coro_as_sync
 
-        block = Block.load(ref, _sync=True)
+        load: Any = Block.load  # `_sync=True`: Prefect's dispatch keyword, unseen by mypy
+        block = load(ref, _sync=True)
         sent = block.notify(body=message, subject="slack-ingest run failed")
-        if inspect.isawaitable(sent):
+        if inspect.iscoroutine(sent):
             run_coro_as_sync(sent)
     except Exception as exc:  # noqa: BLE001 - a broken notifier must not mask the failure
         logger.error("could not notify through block %s: %s", ref, type(exc).__name__)

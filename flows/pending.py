@@ -22,7 +22,9 @@ from typing import Any
 import dlt
 
 from ingest.load.dataset_states import Lock
-from ingest.load.run import Target, finish_pending, make_destination
+from ingest.load.destinations import make_destination
+from ingest.load.run import finish_pending
+from ingest.load.target import Target
 
 logger = logging.getLogger("flows.pending")
 
@@ -41,14 +43,19 @@ def local_pipeline_names(target: Target) -> list[str]:
     root = _pipelines_dir(target)
     if not os.path.isdir(root):
         return []
-    return sorted(n for n in os.listdir(root)
-                  if n.startswith(base) and os.path.isdir(os.path.join(root, n)))
+    return sorted(
+        n for n in os.listdir(root) if n.startswith(base) and os.path.isdir(os.path.join(root, n))
+    )
 
 
 def _attach(target: Target, name: str) -> dlt.Pipeline:
     kwargs: dict[str, Any] = {"pipelines_dir": target.pipelines_dir} if target.pipelines_dir else {}
-    return dlt.pipeline(pipeline_name=name, destination=make_destination(target),
-                        dataset_name=target.dataset, **kwargs)
+    return dlt.pipeline(
+        pipeline_name=name,
+        destination=make_destination(target),
+        dataset_name=target.dataset,
+        **kwargs,
+    )
 
 
 def _is_terminal(exc: BaseException) -> bool:
@@ -72,8 +79,9 @@ def _is_terminal(exc: BaseException) -> bool:
     return False
 
 
-def settle_pending(target: Target, names: list[str] | None = None, lock: Lock | None = None
-                   ) -> dict[str, str]:
+def settle_pending(
+    target: Target, names: list[str] | None = None, lock: Lock | None = None
+) -> dict[str, str]:
     """Load the pending packages of the dataset's local pipelines (`names`, default all);
     abort those that fail for a terminal reason. Returns pipeline -> what was done."""
     done: dict[str, str] = {}
@@ -92,7 +100,11 @@ def settle_pending(target: Target, names: list[str] | None = None, lock: Lock | 
 
                 why = explain(exc)[1]
                 pipeline.abort_packages()
-                logger.warning("pipeline %s: dropped pending packages that cannot be loaded "
-                               "(%s); their data is extracted again", name, why)
+                logger.warning(
+                    "pipeline %s: dropped pending packages that cannot be loaded "
+                    "(%s); their data is extracted again",
+                    name,
+                    why,
+                )
                 done[name] = f"dropped pending packages: {why}"
     return done

@@ -16,11 +16,12 @@ waits, so the pool needs `1 + max_concurrency` slots for shards to run in parall
 
 from __future__ import annotations
 
+import inspect
 import logging
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from prefect import flow, get_run_logger
 from prefect.task_runners import ThreadPoolTaskRunner
@@ -35,9 +36,14 @@ from flows.concurrency import (
     load_lock,
 )
 from flows.config import (
+    DEFAULT_BACKOFF_S,
+    FLOW_SCHEMAS,
+    RETRIES,
+    FlowOptions,
     resolve,
     settings_from_params,
     settings_to_params,
+    split_params,
     target_from_params,
     target_to_params,
 )
@@ -46,8 +52,6 @@ from flows.pending import settle_pending
 from flows.progress import ProgressBoard
 from flows.sharding import assign_shards
 from flows.tasks import (
-    DEFAULT_BACKOFF_S,
-    RETRIES,
     get_resources,
     get_users,
     load_channel_history,
@@ -55,6 +59,13 @@ from flows.tasks import (
     retry_options,
 )
 from ingest.load.dataset_states import collect_seed_states
+from ingest.load.target import Target
+from ingest.source import LoadSettings, schema_fields
+
+if TYPE_CHECKING:
+    from prefect.flows import FlowStateHook
+    from prefect.futures import PrefectFuture
+    from prefect.task_runners import TaskRunner
 
 POLL_S = 1.0
 SHARD_RESULT_MARK = "slack-ingest shard result"
@@ -98,68 +109,103 @@ class RunContext:
         return retry_options(self.backoff_s, self.retries)
 
     def summary(self, mode: str) -> dict[str, Any]:
-        return {"mode": mode, "n_shards": self.n_shards, "max_concurrency": self.max_concurrency,
-                "target": self.target, "flow_run_id": _flow_run_id()}
+        return {
+            "mode": mode,
+            "n_shards": self.n_shards,
+            "max_concurrency": self.max_concurrency,
+            "target": self.target,
+            "flow_run_id": _flow_run_id(),
+        }
 
 
-@flow(name="slack_pipeline", on_failure=[notify_failure],
-      task_runner=ThreadPoolTaskRunner(max_workers=32))
-def slack_pipeline(
-    channels: list[str] | None = None,
-    start_date: str | None = None,
-    destination: str | None = None,
-    shards: int = 4,
-    max_concurrency: int = 4,
-    profile: str | None = None,
-    end_date: str | None = None,
-    exclude_channels: list[str] | None = None,
-    duckdb_path: str | None = None,
-    dataset: str | None = None,
-    base_url: str | None = None,
-    time_scale: float | None = None,
-    lookback_days: float | None = None,
-    include_private: bool | None = None,
-    exclude_archived: bool | None = None,
-    auto_join: bool | None = None,
-    fast_path: bool | None = None,
-    pipelines_dir: str | None = None,
-    shard_deployment: str | None = None,
-    retries: int = RETRIES,
-    retry_backoff_s: float = DEFAULT_BACKOFF_S,
-    max_retry_wait_s: float | None = None,
-) -> dict[str, Any]:
+def flow_signature(schemas: tuple[type, ...] = FLOW_SCHEMAS) -> inspect.Signature:
+    """`slack_pipeline`'s parameters, derived from the settings schemas (`FLOW_SCHEMAS`: the
+    fields with a `flow` position, in that order). Settings resolved from dlt config default
+    to None (unset: config applies, as for `slack-ingest run`); flow-run options default to
+    their fields' defaults."""
+    fields = sorted(
+        (f for cls in schemas for f in schema_fields(cls) if f.setting.flow is not None),
+        key=lambda f: float(f.setting.flow or 0),
+    )
+    return inspect.Signature(
+        [
+            inspect.Parameter(
+                f.name,
+                inspect.Parameter.POSITIONAL_OR_KEYWORD,
+                default=None if f.setting.config else f.default,
+                annotation=f.kind | None if f.setting.config else f.kind,
+            )
+            for f in fields
+        ],
+        return_annotation=dict[str, Any],
+    )
+
+
+def _slack_pipeline(*args: Any, **kwargs: Any) -> dict[str, Any]:
     """Load a Slack workspace into one dataset: channel history sharded over parallel
     tasks (or over workers, with `shard_deployment`). Options left unset come from dlt
     config (`.dlt/config.toml`, environment) as for `slack-ingest run`. The token comes
     from a Prefect Secret block or dlt secrets, never from a parameter."""
+    bound = PIPELINE_SIGNATURE.bind(*args, **kwargs)
+    bound.apply_defaults()
+    return run_pipeline(bound.arguments)
+
+
+#: The flow's parameters are generated, not written out: Prefect 3 reads them (its
+#: parameter schema, call binding and validation, `prefect deploy` of prefect.yaml's
+#: entrypoint, which imports the module) through `inspect.signature`, which returns
+#: `__signature__`. The function is named `slack_pipeline` so the entrypoint Prefect
+#: derives for `serve` (`flows/pipeline.py:slack_pipeline`) names the flow below.
+PIPELINE_SIGNATURE = flow_signature()
+#: (typed for Prefect's generic hook and runner parameters)
+FAILURE_HOOK = cast("FlowStateHook[..., Any]", notify_failure)
+TASK_RUNNER = cast("TaskRunner[PrefectFuture[Any]]", ThreadPoolTaskRunner(max_workers=32))
+_slack_pipeline.__signature__ = PIPELINE_SIGNATURE  # type: ignore[attr-defined]
+_slack_pipeline.__name__ = _slack_pipeline.__qualname__ = "slack_pipeline"
+slack_pipeline = flow(name="slack_pipeline", on_failure=[FAILURE_HOOK], task_runner=TASK_RUNNER)(
+    _slack_pipeline
+)
+
+
+def run_pipeline(params: dict[str, Any]) -> dict[str, Any]:
+    """The flow's body: `params` are its parameters, by name (see `flow_signature`)."""
     from flows.secrets import get_token
     from ingest.load.preflight import preflight
-    from ingest.source import ConfigError
 
     started = time.monotonic()
-    if shards < 1 or max_concurrency < 1 or retries < 0:
-        raise ConfigError("shards and max concurrency must be >= 1, retries >= 0")
-    settings, target = resolve(
-        {"channels": channels, "start_date": start_date, "end_date": end_date,
-         "exclude_channels": exclude_channels, "profile": profile, "base_url": base_url,
-         "time_scale": time_scale, "lookback_days": lookback_days,
-         "include_private": include_private, "exclude_archived": exclude_archived,
-         "auto_join": auto_join, "fast_path": fast_path, "max_retry_wait_s": max_retry_wait_s},
-        {"destination": destination, "duckdb_path": duckdb_path, "dataset": dataset,
-         "pipelines_dir": pipelines_dir})
+    by_schema = split_params(params)
+    opts = FlowOptions(**by_schema[FlowOptions]).validate()
+    settings, target = resolve(by_schema[LoadSettings], by_schema[Target])
     # Fails fast (no retry) on a bad token, a missing scope or an unreachable API.
     team_id = preflight(get_token(), settings.replace(channels=(), exclude_channels=()))["team_id"]
-    if shard_deployment:  # shard runs in other processes count against the tag limit
-        ensure_tag_limit(HISTORY_TAG, max_concurrency)
+    if opts.shard_deployment:  # shard runs in other processes count against the tag limit
+        ensure_tag_limit(HISTORY_TAG, opts.max_concurrency)
     ensure_load_lock(target)
-    ctx = RunContext(settings=settings_to_params(settings), target=target_to_params(target),
-                     n_shards=shards, max_concurrency=max_concurrency,
-                     budget_name=budget_limit_name(team_id), slots=budget_slots(),
-                     backoff_s=retry_backoff_s, retries=retries, started=started)
+    ctx = RunContext(
+        settings=settings_to_params(settings),
+        target=target_to_params(target),
+        n_shards=opts.shards,
+        max_concurrency=opts.max_concurrency,
+        budget_name=budget_limit_name(team_id),
+        slots=budget_slots(),
+        backoff_s=opts.retry_backoff_s,
+        retries=opts.retries,
+        started=started,
+    )
     ctx.mark("setup")
-    _logger().info("slack load: %s shards, max concurrency %s, %s %s, dataset %s", shards,
-                   max_concurrency, target.destination, target.location(), target.dataset)
-    run = _run_distributed(ctx, shard_deployment) if shard_deployment else _run_in_process(ctx)
+    _logger().info(
+        "slack load: %s shards, max concurrency %s, %s %s, dataset %s",
+        opts.shards,
+        opts.max_concurrency,
+        target.destination,
+        target.location(),
+        target.dataset,
+    )
+    run = (
+        _run_distributed(ctx, opts.shard_deployment)
+        if opts.shard_deployment
+        else _run_in_process(ctx)
+    )
     return _finish(ctx, run)
 
 
@@ -179,10 +225,13 @@ def _run_in_process(ctx: RunContext) -> dict[str, Any]:
         seeds = collect_seed_states(target, plan["readable"], lock=lock)
         ctx.mark("seeds")
         key = _flow_run_id() or "local"
-        with ProgressBoard(key, len(plan["readable"]),
-                           artifact_key=artifact_key("progress", target)):
-            meta = [load_channels.with_options(**opts).submit(ctx.settings, ctx.target),
-                    get_users.with_options(**opts).submit(ctx.settings, ctx.target)]
+        with ProgressBoard(
+            key, len(plan["readable"]), artifact_key=artifact_key("progress", target)
+        ):
+            meta = [
+                load_channels.with_options(**opts).submit(ctx.settings, ctx.target),
+                get_users.with_options(**opts).submit(ctx.settings, ctx.target),
+            ]
             # At most max_concurrency shard tasks at once, counted here: a shard is
             # submitted when a running one finishes (no server slot per task: with a
             # SQLite-backed server, concurrent slot requests fail "database is locked" and
@@ -194,8 +243,14 @@ def _run_in_process(ctx: RunContext) -> dict[str, Any]:
                     continue
                 free.acquire()
                 future = load_channel_history.with_options(**opts).submit(
-                    ctx.settings, ctx.target, i, ctx.n_shards, ids,
-                    seeds={c: seeds[c] for c in ids if c in seeds}, progress_key=key)
+                    ctx.settings,
+                    ctx.target,
+                    i,
+                    ctx.n_shards,
+                    ids,
+                    seeds={c: seeds[c] for c in ids if c in seeds},
+                    progress_key=key,
+                )
                 future.add_done_callback(lambda _f: free.release())
                 history.append((i, ids, future))
             shard_results = [_outcome(f, i, ctx.n_shards, ids) for i, ids, f in history]
@@ -211,10 +266,16 @@ def _outcome(future: Any, index: int | None, n: int, ids: list[str]) -> dict[str
     if state.is_completed():
         return {**future.result(), "state": "ok"}
     exc = exception_of(state)
-    return {"state": "failed", "error": explain_line(exc) if exc else (state.message or "failed"),
-            "fatal": bool(exc is not None and is_fatal(exc)), "exception": exc,
-            "shard_index": index, "n_shards": n,
-            "label": f"{index + 1}/{n}" if index is not None else "metadata", "channels": ids}
+    return {
+        "state": "failed",
+        "error": explain_line(exc) if exc else (state.message or "failed"),
+        "fatal": bool(exc is not None and is_fatal(exc)),
+        "exception": exc,
+        "shard_index": index,
+        "n_shards": n,
+        "label": f"{index + 1}/{n}" if index is not None else "metadata",
+        "channels": ids,
+    }
 
 
 def _run_distributed(ctx: RunContext, deployment: str) -> dict[str, Any]:
@@ -228,36 +289,56 @@ def _run_distributed(ctx: RunContext, deployment: str) -> dict[str, Any]:
         out["settled"] = settle_pending(target, lock=load_lock(target))
         plan = get_resources.with_options(**opts)(ctx.settings)
         ctx.mark("plan")
-        meta = [load_channels.with_options(**opts).submit(ctx.settings, ctx.target),
-                get_users.with_options(**opts).submit(ctx.settings, ctx.target)]
+        meta = [
+            load_channels.with_options(**opts).submit(ctx.settings, ctx.target),
+            get_users.with_options(**opts).submit(ctx.settings, ctx.target),
+        ]
         meta_results = [_outcome(f, None, ctx.n_shards, []) for f in meta]
         ctx.mark("metadata")
-    groups = [(i, ids) for i, ids in enumerate(assign_shards(plan["readable"], ctx.n_shards))
-              if ids]
+    groups = [
+        (i, ids) for i, ids in enumerate(assign_shards(plan["readable"], ctx.n_shards)) if ids
+    ]
     parallel = max(1, min(ctx.max_concurrency, len(groups)))
     occupy = slots_per_process(parallel, ctx.slots, settings_from_params(ctx.settings))
     budget = {"name": ctx.budget_name, "occupy": occupy, "slots": ctx.slots}
-    with ProgressBoard(_flow_run_id() or "local", len(plan["readable"]),
-                       artifact_key=artifact_key("progress", target)) as board:
+    with ProgressBoard(
+        _flow_run_id() or "local",
+        len(plan["readable"]),
+        artifact_key=artifact_key("progress", target),
+    ) as board:
         shard_results = _dispatch_shards(ctx, deployment, groups, budget, board)
         ctx.mark("shard runs")
-    return {**out, "plan": plan, "shards": shard_results, "meta": meta_results,
-            "budget": budget}
+    return {**out, "plan": plan, "shards": shard_results, "meta": meta_results, "budget": budget}
 
 
-def _dispatch_shards(ctx: RunContext, deployment: str, groups: list[tuple[int, list[str]]],
-                     budget: dict[str, Any], board: ProgressBoard) -> list[dict[str, Any]]:
+def _dispatch_shards(
+    ctx: RunContext,
+    deployment: str,
+    groups: list[tuple[int, list[str]]],
+    budget: dict[str, Any],
+    board: ProgressBoard,
+) -> list[dict[str, Any]]:
     """One flow run of the shard deployment per shard; wait for all of them."""
     from prefect.client.orchestration import get_client
     from prefect.deployments import run_deployment
 
     runs: dict[Any, tuple[int, list[str]]] = {}
     for i, ids in groups:
-        fr = run_deployment(
-            deployment, timeout=0, flow_run_name=f"history shard {i + 1}/{ctx.n_shards}",
-            parameters={"settings": ctx.settings, "target": ctx.target, "shard_index": i,
-                        "n_shards": ctx.n_shards, "channel_ids": ids, "budget": budget,
-                        "retries": ctx.retries, "retry_backoff_s": ctx.backoff_s})
+        fr: Any = run_deployment(
+            deployment,
+            timeout=0,
+            flow_run_name=f"history shard {i + 1}/{ctx.n_shards}",
+            parameters={
+                "settings": ctx.settings,
+                "target": ctx.target,
+                "shard_index": i,
+                "n_shards": ctx.n_shards,
+                "channel_ids": ids,
+                "budget": budget,
+                "retries": ctx.retries,
+                "retry_backoff_s": ctx.backoff_s,
+            },
+        )
         runs[fr.id] = (i, ids)
     results: dict[int, dict[str, Any]] = {}
     with get_client(sync_client=True) as client:
@@ -281,22 +362,36 @@ def _shard_run_result(client: Any, fr: Any, i: int, n: int, ids: list[str]) -> d
 
     from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
 
-    base = {"shard_index": i, "n_shards": n, "label": f"{i + 1}/{n}", "channels": ids,
-            "flow_run": fr.name}
+    base = {
+        "shard_index": i,
+        "n_shards": n,
+        "label": f"{i + 1}/{n}",
+        "channels": ids,
+        "flow_run": fr.name,
+    }
     if not fr.state.is_completed():
         why = (fr.state.message or "").strip().splitlines()
-        return {**base, "state": "failed", "fatal": False,
-                "error": f"flow run {fr.name} {fr.state.type.value.lower()}: "
-                         f"{why[0] if why else 'no message'}"}
-    arts = client.read_artifacts(artifact_filter=ArtifactFilter(
-        flow_run_id=ArtifactFilterFlowRunId(any_=[fr.id])))
+        return {
+            **base,
+            "state": "failed",
+            "fatal": False,
+            "error": f"flow run {fr.name} {fr.state.type.value.lower()}: "
+            f"{why[0] if why else 'no message'}",
+        }
+    arts = client.read_artifacts(
+        artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[fr.id]))
+    )
     for art in arts:
         if (art.description or "").startswith(SHARD_RESULT_MARK):
             data = json.loads(art.data) if isinstance(art.data, str) else art.data
             row = data[0] if isinstance(data, list) and data else {}
             return {**base, **json.loads(row.get("result_json") or "{}"), "state": "ok"}
-    return {**base, "state": "failed", "fatal": False,
-            "error": f"flow run {fr.name} published no result"}
+    return {
+        **base,
+        "state": "failed",
+        "fatal": False,
+        "error": f"flow run {fr.name} published no result",
+    }
 
 
 def publish_shard_result(result: dict[str, Any]) -> None:
@@ -307,29 +402,40 @@ def publish_shard_result(result: dict[str, Any]) -> None:
     from prefect.artifacts import create_table_artifact
 
     progress = result.get("progress") or {}
-    row = {"shard": result.get("label"), "channels": len(result.get("channels") or []),
-           "messages": progress.get("messages", 0), "replies": progress.get("replies", 0),
-           "result_json": json.dumps(result, default=str)}
-    create_table_artifact(table=[row], description=f"{SHARD_RESULT_MARK} {result.get('label')}",
-                          _sync=True)
+    row = {
+        "shard": result.get("label"),
+        "channels": len(result.get("channels") or []),
+        "messages": progress.get("messages", 0),
+        "replies": progress.get("replies", 0),
+        "result_json": json.dumps(result, default=str),
+    }
+    create_table_artifact(
+        table=[row], description=f"{SHARD_RESULT_MARK} {result.get('label')}", _sync=True
+    )  # type: ignore[call-arg]  # (sync dispatch)
 
 
-@flow(name="slack_shard", on_failure=[notify_failure])
-def slack_shard(settings: dict[str, Any], target: dict[str, Any], shard_index: int,
-                n_shards: int, channel_ids: list[str], budget: dict[str, Any] | None = None,
-                retries: int = RETRIES, retry_backoff_s: float = DEFAULT_BACKOFF_S
-                ) -> dict[str, Any]:
+@flow(name="slack_shard", on_failure=[FAILURE_HOOK])
+def slack_shard(
+    settings: dict[str, Any],
+    target: dict[str, Any],
+    shard_index: int,
+    n_shards: int,
+    channel_ids: list[str],
+    budget: dict[str, Any] | None = None,
+    retries: int = RETRIES,
+    retry_backoff_s: float = DEFAULT_BACKOFF_S,
+) -> dict[str, Any]:
     """One shard of channel history as its own flow run (any worker may pick it up).
     `budget` is the Slack budget lease this process takes: {name, occupy, slots}."""
     target_obj = target_from_params(target)
     ensure_load_lock(target_obj)
     key = _flow_run_id() or f"shard{shard_index}"
-    with ProgressBoard(key, len(channel_ids),
-                       artifact_key=artifact_key(f"progress-shard{shard_index}", target_obj)):
+    with ProgressBoard(
+        key, len(channel_ids), artifact_key=artifact_key(f"progress-shard{shard_index}", target_obj)
+    ):
         result = load_channel_history.with_options(
-            tags=[HISTORY_TAG], **retry_options(retry_backoff_s, retries))(
-            settings, target, shard_index, n_shards, channel_ids, budget=budget,
-            progress_key=key)
+            tags=[HISTORY_TAG], **retry_options(retry_backoff_s, retries)
+        )(settings, target, shard_index, n_shards, channel_ids, budget=budget, progress_key=key)
     publish_shard_result(result)
     return result
 
@@ -368,6 +474,7 @@ def _finish(ctx: RunContext, run: dict[str, Any]) -> dict[str, Any]:
         if fatal is not None:
             raise fatal
         lines = "; ".join(f"{p.get('label')}: {p.get('error')}" for p in failures)
-        raise ShardFailed(f"{len(failures)} part(s) of the load failed ({lines}); "
-                          "rerun to continue")
+        raise ShardFailed(
+            f"{len(failures)} part(s) of the load failed ({lines}); rerun to continue"
+        )
     return summary

@@ -21,8 +21,14 @@ _LOCK = threading.Lock()
 
 
 class ProgressBoard:
-    def __init__(self, key: str, total_channels: int, *, artifact_key: str | None = None,
-                 interval_s: float = 2.0) -> None:
+    def __init__(
+        self,
+        key: str,
+        total_channels: int,
+        *,
+        artifact_key: str | None = None,
+        interval_s: float = 2.0,
+    ) -> None:
         self.key = key
         self.total = max(0, total_channels)
         self.artifact_key = artifact_key
@@ -59,30 +65,45 @@ class ProgressBoard:
             messages += snap["messages"]
             replies += snap["replies"]
         pct = 100.0 if self.total == 0 else min(100.0, 100.0 * done / self.total)
-        return {"channels_done": done, "channels_total": self.total, "percent": pct,
-                "messages_in_flight": messages, "replies_in_flight": replies}
+        return {
+            "channels_done": done,
+            "channels_total": self.total,
+            "percent": pct,
+            "messages_in_flight": messages,
+            "replies_in_flight": replies,
+        }
 
     # -- artifact -------------------------------------------------------------------------
     def _describe(self, snap: dict[str, Any]) -> str:
-        return (f"channels {snap['channels_done']}/{snap['channels_total']} "
-                f"({snap['percent']:.0f}%)")
+        return f"channels {snap['channels_done']}/{snap['channels_total']} ({snap['percent']:.0f}%)"
 
     def publish(self) -> None:
         from prefect.artifacts import create_progress_artifact, update_progress_artifact
 
+        # `_sync=True` (Prefect's async_dispatch) forces the sync variant; type checkers do
+        # not see that keyword, hence the casts.
+        create: Any = create_progress_artifact
+        update: Any = update_progress_artifact
         snap = self.snapshot()
         try:
             if self.artifact_id is None:
-                self.artifact_id = create_progress_artifact(
-                    progress=snap["percent"], key=self.artifact_key,
-                    description=self._describe(snap), _sync=True)
+                self.artifact_id = create(
+                    progress=snap["percent"],
+                    key=self.artifact_key,
+                    description=self._describe(snap),
+                    _sync=True,
+                )
             else:
-                update_progress_artifact(self.artifact_id, snap["percent"],
-                                         description=self._describe(snap), _sync=True)
+                update(
+                    self.artifact_id, snap["percent"], description=self._describe(snap), _sync=True
+                )
         except Exception as exc:  # noqa: BLE001 - progress is best effort, never fails a load
             status = getattr(getattr(exc, "response", None), "status_code", None)
-            logger.warning("could not update the progress artifact: %s%s", type(exc).__name__,
-                           f" (HTTP {status})" if status else "")
+            logger.warning(
+                "could not update the progress artifact: %s%s",
+                type(exc).__name__,
+                f" (HTTP {status})" if status else "",
+            )
 
     def _loop(self) -> None:
         while not self._stop.wait(self.interval_s):
@@ -95,8 +116,9 @@ class ProgressBoard:
         # the flow's context (Prefect settings such as the API URL, the run) in the thread:
         # without it the updates went to another API (HTTP 404 on every update)
         context = contextvars.copy_context()
-        self._thread = threading.Thread(target=context.run, args=(self._loop,),
-                                        name="slack-ingest-progress", daemon=True)
+        self._thread = threading.Thread(
+            target=context.run, args=(self._loop,), name="slack-ingest-progress", daemon=True
+        )
         self._thread.start()
         return self
 

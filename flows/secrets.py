@@ -14,6 +14,7 @@ logged, returned, stored in an artifact, or sent to Prefect as a parameter.
 from __future__ import annotations
 
 import os
+from typing import Any
 
 DEFAULT_SECRET_BLOCK = "slack-token"
 SECRET_BLOCK_ENV = "SLACK_INGEST_SECRET_BLOCK"
@@ -36,7 +37,7 @@ def _from_block(name: str) -> str | None:
     from prefect.exceptions import ObjectNotFound
 
     try:
-        block = Secret.load(name, _sync=True)
+        block: Any = Secret.load(name, _sync=True)  # type: ignore[call-arg]  # (sync dispatch)
     except (ValueError, ObjectNotFound):  # no such block: fall back to dlt's providers
         return None
     value = block.get()

@@ -19,7 +19,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.tasks import exponential_backoff
 
 from flows.concurrency import load_lock
-from flows.config import settings_from_params, target_from_params
+from flows.config import DEFAULT_BACKOFF_S, RETRIES, settings_from_params, target_from_params
 from flows.failures import retry_transient
 from flows.secrets import get_token
 from flows.sharding import shard_name
@@ -29,17 +29,28 @@ from flows.sharding import shard_name
 #: ("partially initialized module 'pandas' has no attribute 'DataFrame'"): import them
 #: here, in the thread that imports the flow, before any task is submitted.
 EAGER_MODULES = (
-    "numpy", "pandas", "pyarrow", "duckdb", "dlt",
-    "dlt.common.libs.pyarrow", "dlt.destinations.impl.duckdb.duck",
-    "dlt.destinations.impl.duckdb.sql_client", "dlt.destinations.insert_job_client",
-    "ingest.load.run", "ingest.source", "ingest.source.resources", "ingest.load.dataset_states",
-    "ingest.load.preflight", "flows.budget_lease", "flows.pending", "flows.progress", "flows.artifacts",
+    "numpy",
+    "pandas",
+    "pyarrow",
+    "duckdb",
+    "dlt",
+    "dlt.common.libs.pyarrow",
+    "dlt.destinations.impl.duckdb.duck",
+    "dlt.destinations.impl.duckdb.sql_client",
+    "dlt.destinations.insert_job_client",
+    "ingest.load.run",
+    "ingest.source",
+    "ingest.source.resources",
+    "ingest.load.dataset_states",
+    "ingest.load.preflight",
+    "flows.budget_lease",
+    "flows.pending",
+    "flows.progress",
+    "flows.artifacts",
 )
 for _name in EAGER_MODULES:
     importlib.import_module(_name)
 
-RETRIES = 3
-DEFAULT_BACKOFF_S = 10.0
 JITTER = 0.5
 
 RETRY_OPTIONS: dict[str, Any] = {
@@ -54,9 +65,11 @@ RETRY_OPTIONS: dict[str, Any] = {
 def retry_options(backoff_s: float, retries: int = RETRIES) -> dict[str, Any]:
     """Per-run retries (`.with_options(**retry_options(s))`): delays s, 2s, 4s, ... with
     +-50% jitter; transient failures only (`retry_transient`)."""
-    return {"retries": retries,
-            "retry_delay_seconds": exponential_backoff(backoff_factor=backoff_s),
-            "retry_jitter_factor": JITTER}
+    return {
+        "retries": retries,
+        "retry_delay_seconds": exponential_backoff(backoff_factor=backoff_s),
+        "retry_jitter_factor": JITTER,
+    }
 
 
 def _attempt() -> int:
@@ -76,10 +89,17 @@ def _where() -> dict[str, Any]:
     return {"hostname": socket.gethostname(), "pid": os.getpid(), "ancestors": ancestors}
 
 
-def _load(settings: dict[str, Any], target: dict[str, Any], *, shard: str,
-          resources: tuple[str, ...], channel_ids: list[str] | None = None,
-          seeds: dict[str, dict[str, Any]] | None = None, progress: Any = None,
-          budget: dict[str, Any] | None = None) -> dict[str, Any]:
+def _load(
+    settings: dict[str, Any],
+    target: dict[str, Any],
+    *,
+    shard: str,
+    resources: tuple[str, ...],
+    channel_ids: list[str] | None = None,
+    seeds: dict[str, dict[str, Any]] | None = None,
+    progress: Any = None,
+    budget: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     from flows.budget_lease import apply_share, budget_lease
     from flows.pending import settle_pending
     from ingest.load.dataset_states import collect_seed_states
@@ -95,9 +115,17 @@ def _load(settings: dict[str, Any], target: dict[str, Any], *, shard: str,
         seeds = collect_seed_states(t, channel_ids, lock=lock)
 
     def go(share: float) -> Any:
-        return run_load(token, apply_share(s, share), t, progress=progress,
-                        channel_ids=channel_ids, resources=resources, shard=shard,
-                        load_lock=lock, seed_states=seeds)
+        return run_load(
+            token,
+            apply_share(s, share),
+            t,
+            progress=progress,
+            channel_ids=channel_ids,
+            resources=resources,
+            shard=shard,
+            load_lock=lock,
+            seed_states=seeds,
+        )
 
     if budget:  # a process of a distributed run: lease this process's part of the budget
         with budget_lease(budget["name"], int(budget["occupy"]), int(budget["slots"])) as share:
@@ -105,34 +133,49 @@ def _load(settings: dict[str, Any], target: dict[str, Any], *, shard: str,
     else:  # the flow process holds the whole budget
         result = go(1.0)
     ended = time.time()
-    return {**result.as_dict(), "shard": shard, "started_at": started, "ended_at": ended,
-            "attempt": _attempt(), "settled": settled, **_where()}
+    return {
+        **result.as_dict(),
+        "shard": shard,
+        "started_at": started,
+        "ended_at": ended,
+        "attempt": _attempt(),
+        "settled": settled,
+        **_where(),
+    }
 
 
 @task(name="get_resources", **RETRY_OPTIONS)
 def get_resources(settings: dict[str, Any]) -> dict[str, Any]:
     """Channels to read (ids, sorted) and channels skipped, with why."""
-    from ingest.source import LoadProgress, SlackContext
+    from ingest.source import plan_channels
 
-    s = settings_from_params(settings)
-    plan = SlackContext(get_token(), s, LoadProgress()).plan()
-    return {"readable": plan.readable_ids,
-            "selected": [c["id"] for c in plan.selected],
-            "names": {c["id"]: c.get("name", "") for c in plan.selected},
-            "skipped": dict(plan.skipped)}
+    plan = plan_channels(get_token(), settings_from_params(settings))
+    return {
+        "readable": plan.readable_ids,
+        "selected": [c["id"] for c in plan.selected],
+        "names": {c["id"]: c.get("name", "") for c in plan.selected},
+        "skipped": dict(plan.skipped),
+    }
 
 
 @task(name="load_channels", **RETRY_OPTIONS)
-def load_channels(settings: dict[str, Any], target: dict[str, Any],
-                  budget: dict[str, Any] | None = None) -> dict[str, Any]:
+def load_channels(
+    settings: dict[str, Any], target: dict[str, Any], budget: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """Team, channels and channel members (pipeline `<base>_meta`)."""
-    return _load(settings, target, shard="meta",
-                 resources=("team", "channels", "channel_members"), budget=budget)
+    return _load(
+        settings,
+        target,
+        shard="meta",
+        resources=("team", "channels", "channel_members"),
+        budget=budget,
+    )
 
 
 @task(name="get_users", **RETRY_OPTIONS)
-def get_users(settings: dict[str, Any], target: dict[str, Any],
-              budget: dict[str, Any] | None = None) -> dict[str, Any]:
+def get_users(
+    settings: dict[str, Any], target: dict[str, Any], budget: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """Every user, deleted users and bots included (pipeline `<base>_users`)."""
     return _load(settings, target, shard="users", resources=("users",), budget=budget)
 
@@ -145,11 +188,16 @@ def _history_run_name() -> str:
 
 
 @task(name="load_channel_history", task_run_name=_history_run_name, **RETRY_OPTIONS)
-def load_channel_history(settings: dict[str, Any], target: dict[str, Any], shard_index: int,
-                         n_shards: int, channel_ids: list[str],
-                         seeds: dict[str, dict[str, Any]] | None = None,
-                         budget: dict[str, Any] | None = None,
-                         progress_key: str | None = None) -> dict[str, Any]:
+def load_channel_history(
+    settings: dict[str, Any],
+    target: dict[str, Any],
+    shard_index: int,
+    n_shards: int,
+    channel_ids: list[str],
+    seeds: dict[str, dict[str, Any]] | None = None,
+    budget: dict[str, Any] | None = None,
+    progress_key: str | None = None,
+) -> dict[str, Any]:
     """History and thread replies of one shard of channels (pipeline
     `<base>_shard<i>of<n>`). `seeds`: per-channel states from the dataset's other
     pipelines (read from the destination here when not given). A shard flow run adds the
@@ -159,10 +207,22 @@ def load_channel_history(settings: dict[str, Any], target: dict[str, Any], shard
 
     board = board_for(progress_key)
     progress = board.track(f"shard{shard_index}") if board else None
-    out = _load(settings, target, shard=shard_name(shard_index, n_shards),
-                resources=("messages",), channel_ids=list(channel_ids), seeds=seeds,
-                progress=progress, budget=budget)
+    out = _load(
+        settings,
+        target,
+        shard=shard_name(shard_index, n_shards),
+        resources=("messages",),
+        channel_ids=list(channel_ids),
+        seeds=seeds,
+        progress=progress,
+        budget=budget,
+    )
     if board:
         board.finished(f"shard{shard_index}", len(channel_ids))
-    return {**out, "shard_index": shard_index, "n_shards": n_shards,
-            "label": f"{shard_index + 1}/{n_shards}", "channels": list(channel_ids)}
+    return {
+        **out,
+        "shard_index": shard_index,
+        "n_shards": n_shards,
+        "label": f"{shard_index + 1}/{n_shards}",
+        "channels": list(channel_ids),
+    }

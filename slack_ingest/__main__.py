@@ -1,7 +1,5 @@
 """`python -m slack_ingest ...` is `slack-ingest ...`."""
 
-import sys
-
 from slack_ingest.cli import main
 
-sys.exit(main())
+main()

@@ -20,5 +20,8 @@ SAMPLES = Path(__file__).resolve().parent / "fixtures" / "slack-samples"
 def target(tmp_path):
     from ingest.load.run import Target
 
-    return Target(duckdb_path=str(tmp_path / "warehouse.duckdb"), dataset="slack",
-                  pipelines_dir=str(tmp_path / "pipelines"))
+    return Target(
+        duckdb_path=str(tmp_path / "warehouse.duckdb"),
+        dataset="slack",
+        pipelines_dir=str(tmp_path / "pipelines"),
+    )

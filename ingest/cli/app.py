@@ -20,28 +20,10 @@ from rich.console import Console
 from rich.live import Live
 
 from ingest.cli.guard import err, fail, guarded
-from ingest.cli.options import (
-    ArchivedOpt,
-    BaseUrlOpt,
-    ChannelsOpt,
-    DatasetOpt,
-    DestOpt,
-    DuckMemOpt,
-    DuckOpt,
-    EndOpt,
-    ExcludeOpt,
-    FastOpt,
-    JoinOpt,
-    JsonOpt,
-    LookbackOpt,
-    MaxRetryWaitOpt,
-    PrivateOpt,
-    ProfileOpt,
-    StartOpt,
-    TimeScaleOpt,
-    TokenOpt,
-)
+from ingest.cli.options import JsonOpt, TokenOpt, pick, with_setting_options
 from ingest.cli.report import progress_panel, summary_tables
+from ingest.load.target import Target
+from ingest.source import LoadSettings
 
 app = typer.Typer(
     help="Load a Slack workspace (channels, users, members, history, thread replies) into a "
@@ -56,7 +38,11 @@ out = Console() if sys.stdout.isatty() else Console(width=160)
 
 
 @app.callback()
-def _setup(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log retries, 429s and budget changes to stderr")] = False) -> None:
+def _setup(
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Log retries, 429s and budget changes to stderr")
+    ] = False,
+) -> None:
     """Retries and 429s are counted in the summary; with --verbose they are logged too."""
     logger = logging.getLogger("ingest")
     if verbose:
@@ -73,27 +59,18 @@ def _setup(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log re
     os.environ.setdefault("RUNTIME__INTERCEPT_SIGNALS", "false")
 
 
-def _settings_overrides(**kw: Any) -> dict[str, Any]:
-    out_: dict[str, Any] = {}
-    for key, value in kw.items():
-        if value is None:
-            continue
-        if key in ("channels", "exclude_channels"):
-            value = tuple(value) if value else None
-            if value is None:
-                continue
-        out_[key] = value
-    return out_
-
-
 def _run_with_display(run: Callable[[Any], Any], quiet: bool, time_scale: float = 1.0) -> Any:
     from ingest.source import LoadProgress
 
     progress = LoadProgress()
     if quiet or not out.is_terminal:
         return run(progress)
-    with Live(get_renderable=lambda: progress_panel(progress, time_scale), console=out,
-              refresh_per_second=4, transient=True):
+    with Live(
+        get_renderable=lambda: progress_panel(progress, time_scale),
+        console=out,
+        refresh_per_second=4,
+        transient=True,
+    ):
         return run(progress)
 
 
@@ -103,8 +80,9 @@ def check_json_path(json_path: Path | None) -> None:
         fail(f"--json {json_path}: folder {json_path.parent} does not exist")
 
 
-def _print_summary(result: Any, json_path: Path | None, extra: dict[str, Any] | None = None
-                   ) -> None:
+def _print_summary(
+    result: Any, json_path: Path | None, extra: dict[str, Any] | None = None
+) -> None:
     # names of the channels the load's own plan listed (progress.channel_names)
     for table in summary_tables(result, result.progress.get("channel_names")):
         out.print(table)
@@ -115,14 +93,11 @@ def _print_summary(result: Any, json_path: Path | None, extra: dict[str, Any] | 
 
 
 @app.command()
+@with_setting_options("run", LoadSettings, Target)
 def run(
-    token: TokenOpt = None, base_url: BaseUrlOpt = None, destination: DestOpt = None,
-    duckdb_path: DuckOpt = None, dataset: DatasetOpt = None, start_date: StartOpt = None,
-    end_date: EndOpt = None, channel: ChannelsOpt = None, exclude_channel: ExcludeOpt = None,
-    include_private: PrivateOpt = None, exclude_archived: ArchivedOpt = None,
-    auto_join: JoinOpt = None, profile: ProfileOpt = None, time_scale: TimeScaleOpt = None,
-    lookback_days: LookbackOpt = None, fast: FastOpt = None, json_path: JsonOpt = None,
-    duckdb_memory_limit: DuckMemOpt = None, max_retry_wait: MaxRetryWaitOpt = None,
+    overrides: dict[str, Any],
+    token: TokenOpt = None,
+    json_path: JsonOpt = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No live progress display")] = False,
 ) -> None:
     """Load the workspace into the destination (incremental: each run continues from the last)."""
@@ -135,15 +110,8 @@ def run(
     check_json_path(json_path)
 
     def go() -> Any:
-        settings = resolve_settings(_settings_overrides(
-            base_url=base_url, start_date=start_date, end_date=end_date, channels=channel,
-            exclude_channels=exclude_channel, include_private=include_private,
-            exclude_archived=exclude_archived, auto_join=auto_join, profile=profile,
-            time_scale=time_scale, lookback_days=lookback_days, fast_path=fast,
-            max_retry_wait_s=max_retry_wait))
-        target = check_target(resolve_target({"destination": destination,
-                                              "duckdb_path": duckdb_path, "dataset": dataset,
-                                              "duckdb_memory_limit": duckdb_memory_limit}))
+        settings = resolve_settings(pick(overrides, LoadSettings))
+        target = check_target(resolve_target(pick(overrides, Target)))
         # the line for a bad token names where it came from (flag, environment, file)
         raw, origin = resolve_token_with_origin(token)
         tok = check_token(raw, origin)
@@ -155,9 +123,12 @@ def run(
         # cursors committed by the flow's shard pipelines too: a plain run after flow runs
         # continues each channel where any pipeline of the dataset stopped
         return _run_with_display(
-            lambda p: run_load(tok, settings, target, progress=p,
-                               seed_states=seed_states_if_readable(target, p)), quiet,
-            settings.time_scale)
+            lambda p: run_load(
+                tok, settings, target, progress=p, seed_states=seed_states_if_readable(target, p)
+            ),
+            quiet,
+            settings.time_scale,
+        )
 
     result = guarded(go)
     _print_summary(result, json_path)
@@ -165,10 +136,16 @@ def run(
 
 @app.command()
 def demo(
-    size: Annotated[str, typer.Option(help="Simulated workspace size: tiny, small, medium, large")] = "small",
+    size: Annotated[
+        str, typer.Option(help="Simulated workspace size: tiny, small, medium, large")
+    ] = "small",
     seed: Annotated[int, typer.Option(help="Workspace seed")] = 7,
-    duckdb_path: Annotated[Path, typer.Option("--duckdb-path", help="DuckDB file to load into")] = Path("demo.duckdb"),
-    profile: Annotated[str, typer.Option(help="Rate-limit profile the simulator enforces")] = "internal",
+    duckdb_path: Annotated[
+        Path, typer.Option("--duckdb-path", help="DuckDB file to load into")
+    ] = Path("demo.duckdb"),
+    profile: Annotated[
+        str, typer.Option(help="Rate-limit profile the simulator enforces")
+    ] = "internal",
     time_scale: Annotated[float, typer.Option(help="Slack minutes per real second")] = 60.0,
     json_path: JsonOpt = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
@@ -183,12 +160,16 @@ def demo(
         ws = Workspace.generate(size=size, seed=seed)
         target = check_target(Target(duckdb_path=str(duckdb_path)))
         with SimulatorThread(ws, profile=profile, time_scale=time_scale) as sim:
-            out.print(f"simulator: {size} workspace (seed {seed}) at {sim.base_url}, "
-                      f"profile {profile}, time scale {time_scale}x")
-            settings = LoadSettings(base_url=sim.base_url, profile=profile,
-                                    time_scale=time_scale, lookback_days=36500).validate()
-            result = _run_with_display(lambda p: run_load(ws.token, settings, target, progress=p),
-                                       quiet, time_scale)
+            out.print(
+                f"simulator: {size} workspace (seed {seed}) at {sim.base_url}, "
+                f"profile {profile}, time scale {time_scale}x"
+            )
+            settings = LoadSettings(
+                base_url=sim.base_url, profile=profile, time_scale=time_scale, lookback_days=36500
+            ).validate()
+            result = _run_with_display(
+                lambda p: run_load(ws.token, settings, target, progress=p), quiet, time_scale
+            )
             sim_stats = sim.stats()
         check = compare_with_truth(target, ws.truth())
         return result, check, sim_stats
@@ -196,32 +177,51 @@ def demo(
     result, check, sim_stats = guarded(go)
     _print_summary(result, json_path, {"truth_check": check, "simulator": sim_stats["totals"]})
     verdict = "[green]exactly matches[/]" if check["ok"] else "[red]DIFFERS FROM[/]"
-    out.print(f"destination {duckdb_path} {verdict} the simulator's truth: "
-              f"{check['messages']['loaded']} messages, {check['channels']['loaded']} channels, "
-              f"{check['users']['loaded']} users, {check['members']['loaded']} memberships; "
-              f"429s from Slack: {sim_stats['totals'].get('n_429', 0)}", soft_wrap=True)
+    out.print(
+        f"destination {duckdb_path} {verdict} the simulator's truth: "
+        f"{check['messages']['loaded']} messages, {check['channels']['loaded']} channels, "
+        f"{check['users']['loaded']} users, {check['members']['loaded']} memberships; "
+        f"429s from Slack: {sim_stats['totals'].get('n_429', 0)}",
+        soft_wrap=True,
+    )
     if not check["ok"]:
         raise typer.Exit(1)
 
 
 @app.command()
 def simulate(
-    host: Annotated[str, typer.Option(help="Interface to bind (loopback by default)")] = "127.0.0.1",
+    host: Annotated[
+        str, typer.Option(help="Interface to bind (loopback by default)")
+    ] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port (0 = any free port)")] = 8765,
     size: Annotated[str, typer.Option(help="tiny, small, medium or large")] = "small",
     seed: Annotated[int, typer.Option(help="Workspace seed")] = 0,
-    profile: Annotated[str, typer.Option(help="internal, marketplace, unlisted or unlimited")] = "internal",
+    profile: Annotated[
+        str, typer.Option(help="internal, marketplace, unlisted or unlimited")
+    ] = "internal",
     time_scale: Annotated[float, typer.Option(help="Slack minutes per real second")] = 1.0,
     latency_ms: Annotated[float, typer.Option(help="Added latency per response")] = 0.0,
     faults: Annotated[str, typer.Option(help="Fault spec, e.g. 'http500=0.02,reset=0.01'")] = "",
-    token: Annotated[str | None, typer.Option(help="Token the simulator accepts [default: generated]")] = None,
+    token: Annotated[
+        str | None, typer.Option(help="Token the simulator accepts [default: generated]")
+    ] = None,
 ) -> None:
     """Serve a simulated Slack workspace at http://HOST:PORT/api/<method> until interrupted."""
     from ingest.simulator.main import run_simulator_cli
 
-    guarded(lambda: run_simulator_cli(host=host, port=port, size=size, seed=seed,
-                                      profile=profile, time_scale=time_scale,
-                                      latency_ms=latency_ms, faults=faults, token=token))
+    guarded(
+        lambda: run_simulator_cli(
+            host=host,
+            port=port,
+            size=size,
+            seed=seed,
+            profile=profile,
+            time_scale=time_scale,
+            latency_ms=latency_ms,
+            faults=faults,
+            token=token,
+        )
+    )
 
 
 def _redeliver_swallowed_interrupt(unraisable: Any) -> None:

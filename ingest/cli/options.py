@@ -1,29 +1,115 @@
-"""Command-line options shared by `slack-ingest run` and `slack-ingest flow run`: one place
-for the flags and their help, so both commands take the same ones."""
+"""Command-line options shared by `slack-ingest run` and `slack-ingest flow run`, derived
+from the settings schema (`ingest.source.settings`): each setting's flag, help text and
+type are declared once, on its dataclass field, and `with_setting_options` turns the fields
+into typer options.
+
+How: typer reads a command's options from `inspect.signature(command)`, so the decorator
+builds one `inspect.Parameter` per field (`Annotated[T | None, typer.Option(*flags,
+help=...)]`), merges them with the command's own options (--token, --json, --quiet, ...)
+and sets the wrapper's `__signature__`. The command itself receives the settings as one
+mapping, `overrides` (field name -> value, only the flags given; `pick` splits it per
+schema).
+"""
 
 from __future__ import annotations
 
+import functools
+import inspect
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
-TokenOpt = Annotated[str | None, typer.Option("--token", help="Slack token (prefer .dlt/secrets.toml or SOURCES__SLACK__ACCESS_TOKEN: flags end up in shell history).", show_default=False)]
-BaseUrlOpt = Annotated[str | None, typer.Option("--base-url", help="Slack Web API base URL [default: https://slack.com/api/]")]
-DestOpt = Annotated[str | None, typer.Option("--destination", help="dlt destination: duckdb, bigquery, or any dlt destination name [default: duckdb]")]
-DuckOpt = Annotated[str | None, typer.Option("--duckdb-path", help="DuckDB file [default: slack_ingest.duckdb]")]
-DuckMemOpt = Annotated[str | None, typer.Option("--duckdb-memory-limit", help="DuckDB's memory cap for the load step, e.g. 32MB, 1GB, or 'default' (80% of RAM); raised 2x (up to 8x) when a load runs out of memory [default: 32MB]")]
-DatasetOpt = Annotated[str | None, typer.Option("--dataset", help="Dataset (schema) name [default: slack]")]
-StartOpt = Annotated[str | None, typer.Option("--start-date", help="Load history from this date (YYYY-MM-DD or ISO datetime, UTC) [default: the beginning]")]
-EndOpt = Annotated[str | None, typer.Option("--end-date", help="Load history up to this date (a backfill window) [default: now]")]
-ChannelsOpt = Annotated[list[str] | None, typer.Option("--channel", "-c", help="Channel id or name to load (repeatable) [default: all the token can read]")]
-ExcludeOpt = Annotated[list[str] | None, typer.Option("--exclude-channel", help="Channel id or name to skip (repeatable)")]
-PrivateOpt = Annotated[bool | None, typer.Option("--include-private/--no-private", help="Include private channels the token is in [default: include]")]
-ArchivedOpt = Annotated[bool | None, typer.Option("--exclude-archived/--include-archived", help="Skip archived channels [default: include]")]
-JoinOpt = Annotated[bool | None, typer.Option("--auto-join/--no-auto-join", help="Join public channels the bot is not in (needs channels:join) [default: no]")]
-ProfileOpt = Annotated[str | None, typer.Option("--profile", help="Rate-limit profile: internal, marketplace, unlisted, unlimited [default: internal]")]
-TimeScaleOpt = Annotated[float | None, typer.Option("--time-scale", help="Rate budgets run this many times faster (for the simulator) [default: 1]")]
-LookbackOpt = Annotated[float | None, typer.Option("--lookback-days", help="Re-read this many days of history for edits and new thread replies [default: 7]")]
-FastOpt = Annotated[bool | None, typer.Option("--fast/--relational", help="Arrow fast path (nested fields as JSON) or dlt's relational child tables [default: fast]")]
-JsonOpt = Annotated[Path | None, typer.Option("--json", help="Write the run summary as JSON to this file")]
-MaxRetryWaitOpt = Annotated[float | None, typer.Option("--max-retry-wait", help="Seconds each Slack call retries 5xx, dropped connections and 429s before the run loads what it fetched and stops with exit 1 (Slack time: divided by --time-scale) [default: 600]")]
+from ingest.source import SchemaField, schema_fields
+
+TokenOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--token",
+        help="Slack token (prefer .dlt/secrets.toml or SOURCES__SLACK__ACCESS_TOKEN: flags end up in shell history).",
+        show_default=False,
+    ),
+]
+JsonOpt = Annotated[
+    Path | None, typer.Option("--json", help="Write the run summary as JSON to this file")
+]
+
+#: Where a command's own options go among the settings' (`Setting.cli` positions), so
+#: `--help` lists them as it always has: --token first, --json before the DuckDB memory
+#: cap, --quiet last. Options not named here follow the settings.
+OWN_POSITIONS = {"cron": -2.0, "name": -1.0, "token": 0.0, "json_path": 17.0, "quiet": 99.0}
+#: The parameter of a decorated command that receives the settings given as flags.
+OVERRIDES = "overrides"
+
+
+def option_fields(command: str, schemas: Iterable[type]) -> list[SchemaField]:
+    """The schema fields that are flags of `command` ("run", "flow run", "flow serve")."""
+    return [
+        f
+        for cls in schemas
+        for f in schema_fields(cls)
+        if f.setting.flags and f.setting.cli is not None and command in f.setting.commands
+    ]
+
+
+def option_parameter(f: SchemaField) -> inspect.Parameter:
+    """A field as a typer option. A config-resolved setting defaults to None (unset: config
+    applies), so `--help` shows the default its help text states; a flow-run option
+    defaults to the field's own default (shown by typer)."""
+    s = f.setting
+    extra: dict[str, Any] = {} if s.min is None else {"min": s.min}
+    option = typer.Option(*s.flags, help=s.help, **extra)
+    if s.config:
+        return inspect.Parameter(
+            f.name,
+            inspect.Parameter.KEYWORD_ONLY,
+            default=None,
+            annotation=Annotated[f.kind | None, option],
+        )
+    return inspect.Parameter(
+        f.name,
+        inspect.Parameter.KEYWORD_ONLY,
+        default=f.default,
+        annotation=Annotated[f.kind, option],
+    )
+
+
+def with_setting_options(
+    command: str, *schemas: type
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Decorate a typer command `fn(overrides, **own_options)`: its settings options are the
+    `schemas`' fields flagged for `command`; `overrides` receives the ones given (None =
+    not given) as {field name: value}."""
+
+    def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
+        own = [
+            p.replace(kind=inspect.Parameter.KEYWORD_ONLY)
+            for name, p in inspect.signature(fn, eval_str=True).parameters.items()
+            if name != OVERRIDES
+        ]
+        fields = option_fields(command, schemas)
+        names = {f.name for f in fields}
+        ranked = [(float(f.setting.cli or 0), option_parameter(f)) for f in fields]
+        ranked += [(OWN_POSITIONS.get(p.name, 1000.0), p) for p in own]
+        ranked.sort(key=lambda pair: pair[0])  # stable: ties keep declaration order
+
+        @functools.wraps(fn, assigned=("__module__", "__name__", "__qualname__", "__doc__"))
+        def command_fn(**kwargs: Any) -> Any:
+            overrides = {k: kwargs.pop(k) for k in list(kwargs) if k in names}
+            return fn(overrides, **kwargs)
+
+        command_fn.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+            [p for _, p in ranked]
+        )
+        del command_fn.__wrapped__  # typer and inspect read __signature__ alone
+        command_fn.__annotations__ = {}  # (the types are in the signature, evaluated)
+        return command_fn
+
+    return decorate
+
+
+def pick(values: Mapping[str, Any], schema: type) -> dict[str, Any]:
+    """The entries of `values` that are fields of `schema` (LoadSettings, Target, ...)."""
+    names = {f.name for f in schema_fields(schema)}
+    return {k: v for k, v in values.items() if k in names}

@@ -44,14 +44,18 @@ def progress_panel(progress: Any, time_scale: float = 1.0) -> Panel:
         f"skipped {len(snap['skipped'])}   {elapsed:,.0f}s",
     ]
     if time_scale != 1:
-        lines.append(f"  rates per Slack minute (time scale {time_scale:g}x: one Slack minute "
-                     f"= {60 / time_scale:g} s)")
+        lines.append(
+            f"  rates per Slack minute (time scale {time_scale:g}x: one Slack minute "
+            f"= {60 / time_scale:g} s)"
+        )
     for method, row in sorted(req.items()):
         rate = row.get("current_rate_per_min")
         per_min = requests_per_budget_minute(row.get("requests", 0), elapsed, time_scale)
         budget = f" / budget {rate:,.0f}{unit}" if rate else ""
-        lines.append(f"  {method:<24} {row.get('requests', 0):>7,} req  {per_min:>8,.0f}{unit}"
-                     f"{budget}  429s {row.get('n_429', 0)}")
+        lines.append(
+            f"  {method:<24} {row.get('requests', 0):>7,} req  {per_min:>8,.0f}{unit}"
+            f"{budget}  429s {row.get('n_429', 0)}"
+        )
     return Panel("\n".join(lines), title="slack-ingest", expand=False)
 
 
@@ -70,8 +74,7 @@ def channels_line(snap: Mapping[str, Any]) -> str:
     return f"{c['selected']:,} selected: {c['read']:,} read, {c['not_read']:,} not read"
 
 
-def summary_tables(result: Any, channel_names: Mapping[str, str] | None = None
-                   ) -> list[Table]:
+def summary_tables(result: Any, channel_names: Mapping[str, str] | None = None) -> list[Table]:
     snap = result.progress
     t = Table(title=f"Load summary ({result.pipeline_name}, {result.elapsed_s:,.1f}s)")
     t.add_column("table")
@@ -82,16 +85,31 @@ def summary_tables(result: Any, channel_names: Mapping[str, str] | None = None
     t.add_row("[dim]thread replies read[/]", f"{snap['replies']:,}")
     t.add_row("[dim]channels[/]", channels_line(snap))
     tables = [t]
-    r = Table(title="Slack requests (waits are summed over concurrent requests: they can "
-                    "exceed the wall time)")
-    cols = ("method", "requests", "pages", "429s", "retries",
-            "budget wait s (sum)", "network s (sum)")
+    r = Table(
+        title="Slack requests (waits are summed over concurrent requests: they can "
+        "exceed the wall time)"
+    )
+    cols = (
+        "method",
+        "requests",
+        "pages",
+        "429s",
+        "retries",
+        "budget wait s (sum)",
+        "network s (sum)",
+    )
     for col in cols:
         r.add_column(col, justify="right" if col != "method" else "left")
     for method, row in sorted(result.requests.items()):
-        r.add_row(method, f"{row.get('requests', 0):,}", f"{row.get('pages', 0):,}",
-                  str(row.get("n_429", 0)), str(row.get("retries", 0)),
-                  f"{row.get('wait_budget_s', 0):,.1f}", f"{row.get('wait_network_s', 0):,.1f}")
+        r.add_row(
+            method,
+            f"{row.get('requests', 0):,}",
+            f"{row.get('pages', 0):,}",
+            str(row.get("n_429", 0)),
+            str(row.get("retries", 0)),
+            f"{row.get('wait_budget_s', 0):,.1f}",
+            f"{row.get('wait_network_s', 0):,.1f}",
+        )
     tables.append(r)
     if snap["skipped"]:
         read_ids = set(snap.get("channels") or {})

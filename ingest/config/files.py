@@ -37,15 +37,17 @@ def syntax_error_of(path: str) -> str | None:
         text = str(exc)
         m = _AT.match(text)
         if m:
-            return (f"{_display(path)}, line {m['line']}, column {m['col']}: "
-                    f"{m['cause']}")
+            return f"{_display(path)}, line {m['line']}, column {m['col']}: {m['cause']}"
         located = _tomlkit_location(path)  # e.g. "(at end of document)": find the line
         if located is not None:
             return f"{_display(path)}, {located}"
         return f"{_display(path)}: {text}"
     except (OSError, UnicodeDecodeError) as exc:
-        return None if isinstance(exc, FileNotFoundError | IsADirectoryError) else (
-            f"{_display(path)}: {type(exc).__name__}: {exc}")
+        return (
+            None
+            if isinstance(exc, FileNotFoundError | IsADirectoryError)
+            else (f"{_display(path)}: {type(exc).__name__}: {exc}")
+        )
     return None
 
 
@@ -84,7 +86,9 @@ def toml_read_error(exc: BaseException) -> str | None:
         text = str(cause).strip().splitlines()[0] if cause is not None else ""
         m = _AT_TOMLKIT.match(text)
         if m:
-            return (f"cannot read .dlt/{name}, line {m['line']}, column {m['col']}: "
-                    f"{m['cause']} (TOML syntax error)")
+            return (
+                f"cannot read .dlt/{name}, line {m['line']}, column {m['col']}: "
+                f"{m['cause']} (TOML syntax error)"
+            )
         return f"cannot read .dlt/{name}: {text or 'not valid TOML'}"
     return None

@@ -3,13 +3,29 @@
 Order of precedence (highest first): CLI flags / explicit arguments, environment variables
 (`SOURCES__SLACK__PROFILE`, `SLACK_INGEST__DATASET`, ...), `.dlt/secrets.toml`,
 `.dlt/config.toml`, then the defaults in `LoadSettings` and `Target`.
+
+The keys, their types and the unknown-key check come from the settings schema
+(`ingest.source.settings`): a `LoadSettings` field is a key of `[sources.slack]`, a `Target`
+field one of `[slack_ingest]`; nothing here names a setting.
+
+Why not dlt's typed resolution (`@configspec` + `resolve_configuration(spec,
+sections=("sources", "slack"))`, or `dlt.config.get(key, type)`): measured with dlt 1.x,
+(1) `resolve_configuration` walks up the sections, so an unrelated `PROFILE`, `DATASET` or
+`DESTINATION` environment variable (or a `[sources]` table) would set a setting: that
+changes the documented precedence; (2) dlt coerces booleans with `str2bool`, which also
+takes t/y/f/n and no surrounding spaces, and its `ConfigValueCannotBeCoercedException`
+does not carry our error line. So each value is read at its exact key from dlt's
+providers (`dlt.config.get("sources.slack.<field>")`: dlt still owns the providers, their
+order and the TOML files) and `_coerce` turns environment strings into the field's type
+(one small function, typed by the schema), keeping every error line as it was.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import difflib
 import os
+import types
+import typing
 from collections.abc import Mapping
 from typing import Any
 
@@ -17,13 +33,14 @@ import dlt
 import orjson
 
 from ingest.config.files import toml_read_error
-from ingest.load.run import ALL_RESOURCES, Target
-from ingest.source import ConfigError, LoadSettings
+from ingest.load.run import ALL_RESOURCES
+from ingest.load.target import Target
+from ingest.source import ConfigError, LoadSettings, SchemaField, clean_overrides, schema_fields
 
 SOURCE_SECTION = "sources.slack"
 TARGET_SECTION = "slack_ingest"
 #: Keys `[sources.slack]` may hold: every LoadSettings field, and the token (secrets.toml).
-SOURCE_KEYS = frozenset({f.name for f in dataclasses.fields(LoadSettings)} | {"access_token"})
+SOURCE_KEYS = frozenset({f.name for f in schema_fields(LoadSettings)} | {"access_token"})
 #: Sub-tables dlt itself reads there: `[sources.slack.slack]` (the `slack_source` function's
 #: own section) and one per resource (`[sources.slack.messages]`, ...).
 SOURCE_TABLES = frozenset({"slack", *ALL_RESOURCES})
@@ -81,15 +98,20 @@ def _provider_origin(provider: Any) -> str:
     return f"the {provider.name} configuration provider"
 
 
+def resolve_section(schema: type, section: str, overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """Each field of `schema` (a settings dataclass): its override, else the value dlt's
+    providers hold at `<section>.<field>` (None when none does), coerced to the field's
+    type (`_coerce`; every key is looked up first, so an unreadable file is reported
+    before a bad value)."""
+    fields = list(schema_fields(schema))
+    values = [
+        overrides[f.name] if f.name in overrides else _lookup(f"{section}.{f.name}") for f in fields
+    ]
+    return {f.name: _coerce(value, f) for f, value in zip(fields, values, strict=True)}
+
+
 def resolve_settings(overrides: dict[str, Any] | None = None) -> LoadSettings:
-    overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
-    values: dict[str, Any] = {}
-    for f in dataclasses.fields(LoadSettings):
-        if f.name in overrides:
-            values[f.name] = overrides[f.name]
-        else:
-            values[f.name] = _lookup(f"{SOURCE_SECTION}.{f.name}")
-    values = _coerce(values)
+    values = resolve_section(LoadSettings, SOURCE_SECTION, clean_overrides(overrides))
     check_source_files()
     return LoadSettings.from_mapping(values)
 
@@ -97,7 +119,8 @@ def resolve_settings(overrides: dict[str, Any] | None = None) -> LoadSettings:
 def unknown_source_keys(section: Mapping[str, Any]) -> list[str]:
     """Keys of a `[sources.slack]` table that nothing reads (a misspelling, most likely)."""
     return sorted(
-        key for key, value in section.items()
+        key
+        for key, value in section.items()
         if key not in SOURCE_KEYS and not (key in SOURCE_TABLES and isinstance(value, Mapping))
     )
 
@@ -123,8 +146,9 @@ def check_source_keys(section: Mapping[str, Any], origin: str) -> None:
         guessed = guessed and close is not None
     noun = "key" if len(unknown) == 1 else "keys"
     known = "" if guessed else f"; known keys: {', '.join(sorted(SOURCE_KEYS))}"
-    raise ConfigError(f"unknown {noun} {', '.join(described)} in [{SOURCE_SECTION}] of "
-                      f"{origin}{known}")
+    raise ConfigError(
+        f"unknown {noun} {', '.join(described)} in [{SOURCE_SECTION}] of {origin}{known}"
+    )
 
 
 def check_source_files() -> None:
@@ -133,9 +157,14 @@ def check_source_files() -> None:
     from dlt.common.configuration.providers.toml import SettingsTomlProvider
 
     try:
-        tables = [(", ".join(p.present_locations) or f".dlt/{p.name}",
-                   p.get_value("slack", Any, None, "sources")[0])
-                  for p in dlt.config.config_providers if isinstance(p, SettingsTomlProvider)]
+        tables = [
+            (
+                ", ".join(p.present_locations) or f".dlt/{p.name}",
+                p.get_value("slack", Any, "", "sources")[0],
+            )  # ("": no pipeline)
+            for p in dlt.config.config_providers
+            if isinstance(p, SettingsTomlProvider)
+        ]
     except Exception as exc:  # a corrupt toml file surfaces here
         raise _unreadable(exc, "dlt configuration") from None
     for origin, table in tables:
@@ -145,12 +174,12 @@ def check_source_files() -> None:
 
 def resolve_target(overrides: dict[str, Any] | None = None) -> Target:
     overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
-    values: dict[str, Any] = {}
-    for f in dataclasses.fields(Target):
-        value = overrides.get(f.name, _lookup(f"{TARGET_SECTION}.{f.name}"))
-        if value is not None:
-            values[f.name] = str(value)
-    return Target(**values)
+    values = {
+        f.name: overrides[f.name] if f.name in overrides else _lookup(f"{TARGET_SECTION}.{f.name}")
+        for f in schema_fields(Target)
+    }
+    found: dict[str, Any] = {k: str(v) for k, v in values.items() if v is not None}
+    return Target(**found)
 
 
 def _limits(value: Any) -> dict[str, Any]:
@@ -159,36 +188,36 @@ def _limits(value: Any) -> dict[str, Any]:
         try:
             value = orjson.loads(value)
         except orjson.JSONDecodeError:
-            raise ConfigError("limits must be a table (or JSON in an environment variable)") from None
+            raise ConfigError(
+                "limits must be a table (or JSON in an environment variable)"
+            ) from None
     if not isinstance(value, dict):
         raise ConfigError("limits must be a table of method or tier entries")
     return orjson.loads(orjson.dumps(value, default=dict))
 
 
-def _coerce(values: dict[str, Any]) -> dict[str, Any]:
-    """Environment variables arrive as strings: coerce them to the field types."""
-    types = {f.name: f.type for f in dataclasses.fields(LoadSettings)}
-    out: dict[str, Any] = {}
-    for key, value in values.items():
-        if key == "limits" and value is not None:
-            out[key] = _limits(value)
-            continue
-        if value is None or not isinstance(value, str):
-            out[key] = value
-            continue
-        kind = str(types[key])
-        try:
-            if kind.startswith("bool"):
-                low = value.strip().lower()
-                if low not in ("true", "false", "1", "0", "yes", "no"):
-                    raise ValueError(value)
-                out[key] = low in ("true", "1", "yes")
-            elif kind.startswith("float"):
-                out[key] = float(value)
-            elif kind.startswith("int"):
-                out[key] = int(value)
-            else:
-                out[key] = value
-        except ValueError:
-            raise ConfigError(f"setting {key}={value!r} is not a valid {kind}") from None
-    return out
+def _base_type(hint: Any) -> Any:
+    """`float` of `float`, `float | None`; other hints as they are."""
+    args = [a for a in typing.get_args(hint) if a is not type(None)]
+    return args[0] if isinstance(hint, types.UnionType) and len(args) == 1 else hint
+
+
+_BOOL_WORDS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
+
+
+def _coerce(value: Any, field: SchemaField) -> Any:
+    """Environment variables arrive as strings: a string becomes the field's type (bool,
+    int, float); `limits` is a table or JSON. Other values pass as they are."""
+    if field.name == "limits" and value is not None:
+        return _limits(value)
+    kind = _base_type(field.type)
+    if not isinstance(value, str) or kind not in (bool, int, float):
+        return value
+    try:
+        if kind is bool:
+            return _BOOL_WORDS[value.strip().lower()]
+        return kind(value)
+    except (KeyError, ValueError):
+        raise ConfigError(
+            f"setting {field.name}={value!r} is not a valid {kind.__name__}"
+        ) from None

@@ -15,12 +15,17 @@ import shutil
 import tempfile
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import dlt
 
-from ingest.load.run import Target, duckdb_file_missing, log_and_note, make_destination
+from ingest.load.destinations import make_destination
+from ingest.load.run import log_and_note
+from ingest.load.target import Target, duckdb_file_missing
 from ingest.source import channel_states_of, merge_states
+
+if TYPE_CHECKING:
+    from dlt.common.destination.client import WithStateSync
 
 log = logging.getLogger("ingest.load.dataset_states")
 Lock = Callable[[], AbstractContextManager[Any]]
@@ -40,8 +45,9 @@ def dataset_pipeline_names(target: Target, sql_client: Any) -> list[str]:
     return sorted(str(r[0]) for r in rows or [] if str(r[0]).startswith(base))
 
 
-def collect_seed_states(target: Target, channel_ids: list[str] | None = None,
-                        lock: Lock | None = None) -> dict[str, dict[str, Any]]:
+def collect_seed_states(
+    target: Target, channel_ids: list[str] | None = None, lock: Lock | None = None
+) -> dict[str, dict[str, Any]]:
     """Per channel, the most advanced state committed by any slack pipeline of the dataset
     ({} for a dataset nothing was loaded into yet)."""
     from dlt.common.destination.exceptions import DestinationUndefinedEntity
@@ -52,8 +58,12 @@ def collect_seed_states(target: Target, channel_ids: list[str] | None = None,
     seeds: dict[str, dict[str, Any]] = {}
     tmp = tempfile.mkdtemp(prefix="slack-ingest-probe-")
     try:
-        probe = dlt.pipeline(pipeline_name=f"{target.pipeline_name()}_probe", pipelines_dir=tmp,
-                             destination=make_destination(target), dataset_name=target.dataset)
+        probe = dlt.pipeline(
+            pipeline_name=f"{target.pipeline_name()}_probe",
+            pipelines_dir=tmp,
+            destination=make_destination(target),
+            dataset_name=target.dataset,
+        )
         with (lock or nullcontext)():
             try:
                 with probe.sql_client() as sql:
@@ -62,8 +72,10 @@ def collect_seed_states(target: Target, channel_ids: list[str] | None = None,
                     return {}
                 with probe.destination_client() as client:
                     for name in names:
-                        state = load_pipeline_state_from_destination(name, client)
-                        seeds = merge_states(seeds, channel_states_of(state))
+                        state = load_pipeline_state_from_destination(
+                            name, cast("WithStateSync", client)
+                        )
+                        seeds = merge_states(seeds, channel_states_of(cast(Any, state)))
             except DestinationUndefinedEntity:
                 return {}
     finally:
@@ -74,8 +86,9 @@ def collect_seed_states(target: Target, channel_ids: list[str] | None = None,
     return seeds
 
 
-def seed_states_if_readable(target: Target, progress: Any = None
-                            ) -> dict[str, dict[str, Any]] | None:
+def seed_states_if_readable(
+    target: Target, progress: Any = None
+) -> dict[str, dict[str, Any]] | None:
     """`collect_seed_states`, or None (with a note) when the destination cannot be read now
     (a DuckDB file locked by another process, an outage): the load then continues from its
     own pipeline's state, and the destination problem, if it lasts, is reported by the load
@@ -85,7 +98,11 @@ def seed_states_if_readable(target: Target, progress: Any = None
     except Exception as exc:  # noqa: BLE001 - an optimisation: never fail the run for it
         from ingest.load.explain import explain
 
-        log_and_note(log, logging.WARNING,
-                     f"cursors of the dataset's other pipelines not read ({explain(exc)[1]}): "
-                     "continuing from this pipeline's own state", progress)
+        log_and_note(
+            log,
+            logging.WARNING,
+            f"cursors of the dataset's other pipelines not read ({explain(exc)[1]}): "
+            "continuing from this pipeline's own state",
+            progress,
+        )
         return None

@@ -17,7 +17,6 @@ from ingest.source import (
     ConfigError,
     LoadSettings,
     client_for,
-    list_channels,
     plan_channels,
     run_async,
 )
@@ -28,8 +27,10 @@ from ingest.source import (
 NOT_THE_API = frozenset({"http_404", "http_405", "http_410"})
 #: Seconds the probe of the base URL waits for an answer.
 PROBE_TIMEOUT_S = 10.0
-_FIX_URL = ("check --base-url, or base_url in [sources.slack] of .dlt/config.toml (Slack's "
-            "is https://slack.com/api/)")
+_FIX_URL = (
+    "check --base-url, or base_url in [sources.slack] of .dlt/config.toml (Slack's "
+    "is https://slack.com/api/)"
+)
 
 
 def _display_url(url: str) -> str:
@@ -49,7 +50,8 @@ def not_the_api(exc: BaseException, base_url: str) -> ConfigError | None:
         status = exc.code.removeprefix("http_")
         return ConfigError(
             f"base URL {_display_url(base_url)} does not look like the Slack Web API "
-            f"(auth.test answered HTTP {status}): {_FIX_URL}")
+            f"(auth.test answered HTTP {status}): {_FIX_URL}"
+        )
     return None
 
 
@@ -74,8 +76,10 @@ async def probe_base_url(base_url: str) -> ConfigError | None:
 
     try:
         timeout = aiohttp.ClientTimeout(total=PROBE_TIMEOUT_S)
-        async with aiohttp.ClientSession(timeout=timeout) as session, \
-                session.post(base_url + "auth.test", data={}) as response:
+        async with (
+            aiohttp.ClientSession(timeout=timeout) as session,
+            session.post(base_url + "auth.test", data={}) as response,
+        ):
             status = response.status
             content_type = response.headers.get("Content-Type", "")
             body = await response.content.read(4096)
@@ -83,15 +87,20 @@ async def probe_base_url(base_url: str) -> ConfigError | None:
         return None
     if not looks_like_a_web_page(status, content_type, body):
         return None
-    kind = "an HTML page" if ("html" in content_type.lower() or body.lstrip()[:1] == b"<") \
+    kind = (
+        "an HTML page"
+        if ("html" in content_type.lower() or body.lstrip()[:1] == b"<")
         else "something other than Slack's JSON"
+    )
     return ConfigError(
         f"base URL {_display_url(base_url)} is not the Slack Web API (auth.test answered "
-        f"HTTP {status} with {kind}): {_FIX_URL}")
+        f"HTTP {status} with {kind}): {_FIX_URL}"
+    )
 
 
-def preflight(token: str, settings: LoadSettings, *, token_origin: str | None = None
-              ) -> dict[str, Any]:
+def preflight(
+    token: str, settings: LoadSettings, *, token_origin: str | None = None
+) -> dict[str, Any]:
     """Check the base URL, the token and the channel selection; return {"team_id"}.
 
     `token_origin` names where the token came from ("the --token flag", ...): a token
@@ -105,7 +114,7 @@ def preflight(token: str, settings: LoadSettings, *, token_origin: str | None = 
         async with client_for(token, settings) as client:
             info: dict[str, Any] = {"team_id": client.team_id}
             if settings.channels or settings.exclude_channels:
-                plan_channels(await list_channels(client, settings), settings)
+                await plan_channels(client, settings, join=False)
             return info
 
     try:
@@ -113,8 +122,7 @@ def preflight(token: str, settings: LoadSettings, *, token_origin: str | None = 
     except SlackAuthError as exc:
         if token_origin is None:
             raise
-        raise ConfigError(
-            f"Slack rejected the token ({exc.code}): check {token_origin}") from None
+        raise ConfigError(f"Slack rejected the token ({exc.code}): check {token_origin}") from None
     except SlackConnectionError as exc:
         # Before anything ran: the URL is wrong or the server is down (exit 2). Later in a
         # run the same failure is a runtime failure (exit 1).

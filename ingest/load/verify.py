@@ -6,7 +6,7 @@ from typing import Any
 
 import duckdb
 
-from ingest.load.run import Target
+from ingest.load.target import Target
 
 
 def loaded_keys(target: Target) -> dict[str, Any]:
@@ -21,8 +21,9 @@ def loaded_keys(target: Target) -> dict[str, Any]:
                 return []
 
         return {
-            "messages": rows(f"select channel_id, ts from {ds}.messages "
-                             "where not coalesce(is_deleted, false)"),
+            "messages": rows(
+                f"select channel_id, ts from {ds}.messages where not coalesce(is_deleted, false)"
+            ),
             "channels": [r[0] for r in rows(f"select id from {ds}.channels")],
             "users": [r[0] for r in rows(f"select id from {ds}.users")],
             "members": rows(f"select channel_id, user_id from {ds}.channel_members"),
@@ -45,7 +46,7 @@ def _cmp(loaded: list[Any], truth: frozenset[Any]) -> dict[str, Any]:
 
 def compare_with_truth(target: Target, truth: Any) -> dict[str, Any]:
     keys = loaded_keys(target)
-    result = {
+    result: dict[str, Any] = {
         "messages": _cmp([tuple(r) for r in keys["messages"]], truth.messages),
         "channels": _cmp(keys["channels"], truth.channel_ids),
         "users": _cmp(keys["users"], truth.user_ids),

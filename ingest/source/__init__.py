@@ -43,10 +43,17 @@ from ingest.source.resources import (
 )
 from ingest.source.selection import ChannelPlan, plan_from_list
 from ingest.source.settings import (
+    FLAGS,
     ConfigError,
     LoadSettings,
+    SchemaField,
+    Setting,
     check_token,
+    clean_overrides,
     format_ts,
+    normalize_channels,
+    schema_fields,
+    setting,
     ts_from_date,
     ts_to_micros,
 )
@@ -55,6 +62,13 @@ from ingest.source.slices import MessageStream
 logfilter.install()
 
 __all__ = [
+    "FLAGS",
+    "SchemaField",
+    "Setting",
+    "clean_overrides",
+    "normalize_channels",
+    "schema_fields",
+    "setting",
     "COLUMN_HINTS",
     "ChannelDone",
     "ChannelPlan",

@@ -2,6 +2,27 @@
 
 Every user mistake found here raises `ConfigError` with a one-line message; the CLI turns
 it into exit code 2. Defaults match `.dlt/config.toml` (documented in docs/CONFIG.md).
+
+The settings schema
+-------------------
+Each setting is declared once, as a field of a frozen dataclass, with `setting(...)`:
+its default and type (the field's), its help text, its CLI flag(s) and where it appears.
+`LoadSettings` (here: `[sources.slack]`), `ingest.load.target.Target` (`[slack_ingest]`)
+and `flows.config.FlowOptions` (flow-run options, no config section) are the three
+schemas. Everything else is derived from them:
+
+- the CLI options of `slack-ingest run`, `flow run` and `flow serve`
+  (`ingest.cli.options.with_setting_options` builds typer options from the fields);
+- the parameters of the `slack_pipeline` flow (`flows.pipeline`, a generated signature);
+- config resolution (`ingest.config.resolve`: the keys, their types and the unknown-key
+  check come from the fields);
+- the flag named in an error line (`FLAGS`, below).
+
+Why field metadata and not a separate table of options: the dataclass stays the one
+place a setting lives (a field added with `setting(..., flag=...)` shows up as a flag, a
+flow parameter and a config key, with nothing else to edit), and the dataclasses stay
+plain frozen values that tasks, Prefect and tests already pass around. The positions
+(`cli`, `flow`) only keep `--help` and the flow's parameters in their historical order.
 """
 
 from __future__ import annotations
@@ -10,6 +31,8 @@ import dataclasses
 import math
 import re
 import time
+import typing
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,6 +44,130 @@ _TOKEN_RE = re.compile(r"^xox[abpersc]-[A-Za-z0-9-]+$")
 
 class ConfigError(ValueError):
     """A user mistake in configuration or flags: one clear line, exit code 2."""
+
+
+#: The commands that take settings as flags (`Setting.commands`).
+ALL_COMMANDS = ("run", "flow run", "flow serve")
+#: Where `setting()` keeps its `Setting` in a dataclass field's metadata.
+SETTING = "slack_ingest.setting"
+
+
+@dataclass(frozen=True)
+class Setting:
+    """What the schema says about one field beyond its name, type and default."""
+
+    help: str | None = None
+    #: typer option declarations (`("--channel", "-c")`, `("--fast/--relational",)`);
+    #: () = no CLI flag.
+    flags: tuple[str, ...] = ()
+    #: Position among a command's options in `--help` (commands interleave their own
+    #: options, e.g. --token first and --quiet last, at positions of their own).
+    cli: float | None = None
+    #: Position among `slack_pipeline`'s parameters; None = not a flow parameter.
+    flow: float | None = None
+    #: The commands that take the flag.
+    commands: tuple[str, ...] = ALL_COMMANDS
+    #: The type a caller passes (a flag's or a flow parameter's), when it is not the field's
+    #: own type (channels: a list in, a tuple kept).
+    kind: Any = None
+    #: Smallest value a flag accepts (typer's `min=`).
+    min: int | None = None
+    #: True when the value is resolved from dlt config: its flag and flow parameter then
+    #: default to None ("unset: config applies"); False: they default to the field's default.
+    config: bool = True
+
+
+def setting(
+    default: Any = dataclasses.MISSING,
+    *,
+    help: str | None = None,
+    flag: str | tuple[str, ...] = (),
+    cli: float | None = None,
+    flow: float | None = None,
+    commands: tuple[str, ...] = ALL_COMMANDS,
+    kind: Any = None,
+    min: int | None = None,
+    config: bool = True,
+    default_factory: Callable[[], Any] | None = None,
+) -> Any:
+    """A dataclass field carrying its `Setting` (see the module docstring)."""
+    meta = {
+        SETTING: Setting(
+            help=help,
+            flags=(flag,) if isinstance(flag, str) else flag,
+            cli=cli,
+            flow=flow,
+            commands=commands,
+            kind=kind,
+            min=min,
+            config=config,
+        )
+    }
+    if default_factory is not None:
+        return field(default_factory=default_factory, metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+@dataclass(frozen=True)
+class SchemaField:
+    """One field of a settings schema, resolved: name, type, default and `Setting`."""
+
+    name: str
+    type: Any
+    default: Any
+    setting: Setting
+    owner: type
+
+    @property
+    def kind(self) -> Any:
+        """The type callers pass (`Setting.kind`, else the field's type)."""
+        return self.setting.kind if self.setting.kind is not None else self.type
+
+    @property
+    def flag(self) -> str | None:
+        """The flag named in an error line: the first declaration's first name."""
+        return self.setting.flags[0].split("/")[0] if self.setting.flags else None
+
+
+def schema_fields(cls: type) -> Iterator[SchemaField]:
+    """The fields of a settings dataclass with their types resolved (string annotations
+    of `from __future__ import annotations` evaluated) and their `Setting`."""
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        if f.default is not dataclasses.MISSING:
+            default = f.default
+        elif f.default_factory is not dataclasses.MISSING:
+            default = f.default_factory()
+        else:
+            default = None
+        yield SchemaField(f.name, hints[f.name], default, f.metadata.get(SETTING, Setting()), cls)
+
+
+def normalize_channels(value: Any) -> tuple[str, ...] | None:
+    """A channel list as every consumer takes it (flags give a list, env and TOML may give
+    "a,b c"): a tuple of names/ids, or None when empty or unset (config then applies)."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = [v for v in re.split(r"[,\s]+", value) if v]
+    out = tuple(str(v) for v in value)
+    return out or None
+
+
+#: The fields that hold channel lists (normalised by `normalize_channels`).
+CHANNEL_LISTS = ("channels", "exclude_channels")
+
+
+def clean_overrides(values: dict[str, Any] | None) -> dict[str, Any]:
+    """Explicit settings (flags, flow parameters) without the unset ones: None, and empty
+    channel lists, leave the setting to config."""
+    out: dict[str, Any] = {}
+    for key, value in (values or {}).items():
+        if key in CHANNEL_LISTS:
+            value = normalize_channels(value)
+        if value is not None:
+            out[key] = value
+    return out
 
 
 def ts_from_date(value: str | None, *, name: str) -> str | None:
@@ -75,11 +222,6 @@ def check_token(token: str | None, origin: str | None = None) -> str:
 #: workspace holds a message before this date (earlier dates are typos, e.g. 1900-01-01,
 #: which Slack rejects mid-run as invalid_ts_oldest).
 EARLIEST_DATE = "2009-01-01"
-#: The flag beside each setting a user may give on the command line (for error lines).
-FLAGS = {"time_scale": "--time-scale", "lookback_days": "--lookback-days",
-         "start_date": "--start-date", "end_date": "--end-date", "channels": "--channel",
-         "exclude_channels": "--exclude-channel", "base_url": "--base-url",
-         "profile": "--profile", "max_retry_wait_s": "--max-retry-wait"}
 
 
 def where_set(name: str) -> str:
@@ -95,46 +237,132 @@ def check_numbers(settings: Any) -> None:
     for f in dataclasses.fields(settings):
         value = getattr(settings, f.name)
         if isinstance(value, float) and not math.isfinite(value):
-            raise ConfigError(f"{f.name} must be a finite number, got {value!r} "
-                              f"(check {where_set(f.name)})")
+            raise ConfigError(
+                f"{f.name} must be a finite number, got {value!r} (check {where_set(f.name)})"
+            )
 
 
 def check_dates(settings: Any) -> None:
     """Dates Slack can answer for: not before EARLIEST_DATE, a start not in the future."""
     floor = ts_to_micros(ts_from_date(EARLIEST_DATE, name="earliest date") or "0")
-    for name, value, ts in (("start_date", settings.start_date, settings.oldest_ts),
-                            ("end_date", settings.end_date, settings.latest_ts)):
+    for name, value, ts in (
+        ("start_date", settings.start_date, settings.oldest_ts),
+        ("end_date", settings.end_date, settings.latest_ts),
+    ):
         if ts is not None and ts_to_micros(ts) < floor:
             raise ConfigError(
                 f"{name.replace('_', ' ')} {value} is before Slack existed (no message is "
-                f"older than {EARLIEST_DATE}): check {where_set(name)}")
+                f"older than {EARLIEST_DATE}): check {where_set(name)}"
+            )
     start = settings.oldest_ts
     if start is not None and ts_to_micros(start) > int(time.time() * 1_000_000):
         raise ConfigError(
             f"start date {settings.start_date} is in the future: there is nothing to load "
-            f"yet (check {where_set('start_date')})")
+            f"yet (check {where_set('start_date')})"
+        )
 
 
 @dataclass(frozen=True)
 class LoadSettings:
     """What to load and how. Not secret: safe to log, store or pass to Prefect."""
 
-    base_url: str = "https://slack.com/api/"
-    profile: str = "internal"
-    time_scale: float = 1.0
+    base_url: str = setting(
+        "https://slack.com/api/",
+        flag="--base-url",
+        cli=1,
+        flow=10,
+        help="Slack Web API base URL [default: https://slack.com/api/]",
+    )
+    profile: str = setting(
+        "internal",
+        flag="--profile",
+        cli=12,
+        flow=5,
+        help="Rate-limit profile: internal, marketplace, unlisted, unlimited [default: internal]",
+    )
+    time_scale: float = setting(
+        1.0,
+        flag="--time-scale",
+        cli=13,
+        flow=11,
+        help="Rate budgets run this many times faster (for the simulator) [default: 1]",
+    )
     budget_share: float = 1.0
-    start_date: str | None = None
-    end_date: str | None = None
-    channels: tuple[str, ...] = ()
-    exclude_channels: tuple[str, ...] = ()
-    include_private: bool = True
-    exclude_archived: bool = False
-    auto_join: bool = False
+    start_date: str | None = setting(
+        None,
+        flag="--start-date",
+        cli=5,
+        flow=1,
+        help="Load history from this date (YYYY-MM-DD or ISO datetime, UTC) "
+        "[default: the beginning]",
+    )
+    end_date: str | None = setting(
+        None,
+        flag="--end-date",
+        cli=6,
+        flow=6,
+        commands=("run", "flow run"),
+        help="Load history up to this date (a backfill window) [default: now]",
+    )
+    channels: tuple[str, ...] = setting(
+        (),
+        flag=("--channel", "-c"),
+        cli=7,
+        flow=0,
+        kind=list[str],
+        help="Channel id or name to load (repeatable) [default: all the token can read]",
+    )
+    exclude_channels: tuple[str, ...] = setting(
+        (),
+        flag="--exclude-channel",
+        cli=8,
+        flow=7,
+        kind=list[str],
+        help="Channel id or name to skip (repeatable)",
+    )
+    include_private: bool = setting(
+        True,
+        flag="--include-private/--no-private",
+        cli=9,
+        flow=13,
+        commands=("run", "flow run"),
+        help="Include private channels the token is in [default: include]",
+    )
+    exclude_archived: bool = setting(
+        False,
+        flag="--exclude-archived/--include-archived",
+        cli=10,
+        flow=14,
+        commands=("run", "flow run"),
+        help="Skip archived channels [default: include]",
+    )
+    auto_join: bool = setting(
+        False,
+        flag="--auto-join/--no-auto-join",
+        cli=11,
+        flow=15,
+        commands=("run", "flow run"),
+        help="Join public channels the bot is not in (needs channels:join) [default: no]",
+    )
     replies: bool = True
-    lookback_days: float = 7.0
+    lookback_days: float = setting(
+        7.0,
+        flag="--lookback-days",
+        cli=14,
+        flow=12,
+        help="Re-read this many days of history for edits and new thread replies [default: 7]",
+    )
     max_concurrent_channels: int = 16
     max_in_flight: int = 32
-    fast_path: bool = True
+    fast_path: bool = setting(
+        True,
+        flag="--fast/--relational",
+        cli=15,
+        flow=16,
+        commands=("run", "flow run"),
+        help="Arrow fast path (nested fields as JSON) or dlt's relational child tables "
+        "[default: fast]",
+    )
     batch_rows: int = 5000
     checkpoint_pages: int = 2
     slice_rows: int = 10_000
@@ -144,7 +372,16 @@ class LoadSettings:
     queue_pages: int = 64
     #: Retry budget per Slack call for transient failures (5xx, resets, bad JSON, 429s...),
     #: in Slack seconds: divided by time_scale (600 = 10 minutes; 10 real s at 60x).
-    max_retry_wait_s: float = 600.0
+    max_retry_wait_s: float = setting(
+        600.0,
+        flag="--max-retry-wait",
+        cli=19,
+        flow=21,
+        commands=("run", "flow run"),
+        help="Seconds each Slack call retries 5xx, dropped connections and 429s before the run "
+        "loads what it fetched and stops with exit 1 (Slack time: divided by "
+        "--time-scale) [default: 600]",
+    )
     limits: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -195,16 +432,16 @@ class LoadSettings:
         unknown = sorted(k for k in values if k not in known)
         if unknown:
             raise ConfigError(f"unknown setting(s) in [sources.slack]: {', '.join(unknown)}")
-        clean: dict[str, Any] = {}
-        for key, value in values.items():
-            if value is None:
-                continue
-            if key in ("channels", "exclude_channels"):
-                if isinstance(value, str):
-                    value = [v for v in re.split(r"[,\s]+", value) if v]
-                value = tuple(str(v) for v in value)
-            clean[key] = value
+        clean = clean_overrides(values)
+        for key in CHANNEL_LISTS:  # an empty list from config: no channels (the default)
+            if values.get(key) is not None and key not in clean:
+                clean[key] = ()
         try:
             return cls(**clean).validate()
         except TypeError as exc:  # wrong types from a corrupt config
             raise ConfigError(f"invalid [sources.slack] settings: {exc}") from None
+
+
+#: The flag beside each setting a user may give on the command line (for error lines),
+#: from the schema.
+FLAGS = {f.name: f.flag for f in schema_fields(LoadSettings) if f.flag}

@@ -9,9 +9,13 @@ from ingest.load.run import Target
 
 def flow_kwargs(sim: Any, target: Target, **kw: Any) -> dict[str, Any]:
     base: dict[str, Any] = {
-        "base_url": sim.base_url, "profile": "internal", "time_scale": 60.0,
-        "duckdb_path": target.duckdb_path, "dataset": target.dataset,
-        "pipelines_dir": target.pipelines_dir, "lookback_days": 36500.0,
+        "base_url": sim.base_url,
+        "profile": "internal",
+        "time_scale": 60.0,
+        "duckdb_path": target.duckdb_path,
+        "dataset": target.dataset,
+        "pipelines_dir": target.pipelines_dir,
+        "lookback_days": 36500.0,
         "retry_backoff_s": 0.2,
     }
     base.update(kw)
@@ -26,8 +30,10 @@ def run_flow(sim: Any, target: Target, **kw: Any) -> dict[str, Any]:
 
 def max_overlap(intervals: list[tuple[float, float]]) -> int:
     """Most intervals open at one instant (an end at t closes before a start at t)."""
-    events = sorted([(s, 1) for s, _ in intervals] + [(e, -1) for _, e in intervals],
-                    key=lambda ev: (ev[0], ev[1]))
+    events = sorted(
+        [(s, 1) for s, _ in intervals] + [(e, -1) for _, e in intervals],
+        key=lambda ev: (ev[0], ev[1]),
+    )
     best = cur = 0
     for _, delta in events:
         cur += delta

@@ -49,10 +49,16 @@ def _shard_results(flow_run_id: Any) -> list[dict[str, Any]]:
     from flows.pipeline import SHARD_RESULT_MARK
 
     with get_client(sync_client=True) as client:
-        children = client.read_flow_runs(flow_run_filter=FlowRunFilter(
-            parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=[flow_run_id])))
-        arts = client.read_artifacts(artifact_filter=ArtifactFilter(
-            flow_run_id=ArtifactFilterFlowRunId(any_=[c.id for c in children])))
+        children = client.read_flow_runs(
+            flow_run_filter=FlowRunFilter(
+                parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=[flow_run_id])
+            )
+        )
+        arts = client.read_artifacts(
+            artifact_filter=ArtifactFilter(
+                flow_run_id=ArtifactFilterFlowRunId(any_=[c.id for c in children])
+            )
+        )
     out = []
     for a in arts:
         if (a.description or "").startswith(SHARD_RESULT_MARK):
@@ -74,33 +80,63 @@ def test_shards_spread_over_two_workers_share_one_budget(tmp_path):
     api = f"http://127.0.0.1:{port}/api"
     env = prefect_env(tmp_path / "prefect-home", api, PREFECT_WORKER_QUERY_SECONDS="1")
     ws = Workspace.generate(size="small", seed=61)
-    target = Target(duckdb_path=str(tmp_path / "warehouse.duckdb"),
-                    pipelines_dir=str(tmp_path / "pipelines"))
+    target = Target(
+        duckdb_path=str(tmp_path / "warehouse.duckdb"), pipelines_dir=str(tmp_path / "pipelines")
+    )
     procs: list[subprocess.Popen[bytes]] = []
     logs = {name: tmp_path / f"{name}.log" for name in ("server", "w1", "w2")}
     try:
         with SimulatorThread(ws, profile="internal", time_scale=60.0) as sim:
-            procs.append(_start([PREFECT, "server", "start", "--host", "127.0.0.1",
-                                 "--port", str(port)], env, logs["server"]))
+            procs.append(
+                _start(
+                    [PREFECT, "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+                    env,
+                    logs["server"],
+                )
+            )
             _wait_healthy(api, 90)
             _run([PREFECT, "work-pool", "create", POOL, "--type", "process"], env)
             _run([PREFECT, "--no-prompt", "deploy", "--all"], env)
             with temporary_settings(updates={PREFECT_API_URL: api}):
                 Secret(value=ws.token).save("slack-token", overwrite=True)
             for name in ("w1", "w2"):
-                procs.append(_start([PREFECT, "worker", "start", "--pool", POOL, "--type",
-                                     "process", "--name", name, "--limit", "2"],
-                                    env, logs[name]))
+                procs.append(
+                    _start(
+                        [
+                            PREFECT,
+                            "worker",
+                            "start",
+                            "--pool",
+                            POOL,
+                            "--type",
+                            "process",
+                            "--name",
+                            name,
+                            "--limit",
+                            "2",
+                        ],
+                        env,
+                        logs[name],
+                    )
+                )
             workers = {"w1": procs[1].pid, "w2": procs[2].pid}
             with temporary_settings(updates={PREFECT_API_URL: api}):
                 parent = run_deployment(
-                    "slack_pipeline/slack-pipeline", timeout=0, as_subflow=False,
-                    parameters={"base_url": sim.base_url, "profile": "internal",
-                                "time_scale": 60.0, "duckdb_path": target.duckdb_path,
-                                "pipelines_dir": target.pipelines_dir,
-                                "lookback_days": 36500.0, "retry_backoff_s": 1.0,
-                                # opt-in: shards as flow runs that any worker picks up
-                                "shard_deployment": "slack_shard/slack-shard"})
+                    "slack_pipeline/slack-pipeline",
+                    timeout=0,
+                    as_subflow=False,
+                    parameters={
+                        "base_url": sim.base_url,
+                        "profile": "internal",
+                        "time_scale": 60.0,
+                        "duckdb_path": target.duckdb_path,
+                        "pipelines_dir": target.pipelines_dir,
+                        "lookback_days": 36500.0,
+                        "retry_backoff_s": 1.0,
+                        # opt-in: shards as flow runs that any worker picks up
+                        "shard_deployment": "slack_shard/slack-shard",
+                    },
+                )
                 with get_client(sync_client=True) as client:
                     while True:
                         fr = client.read_flow_run(parent.id)
@@ -108,11 +144,13 @@ def test_shards_spread_over_two_workers_share_one_budget(tmp_path):
                             break
                         assert time.monotonic() - started < DEADLINE_S, (
                             f"parent run still {fr.state.name if fr.state else '?'}\n"
-                            f"w1:\n{_tail(logs['w1'])}\nw2:\n{_tail(logs['w2'])}")
+                            f"w1:\n{_tail(logs['w1'])}\nw2:\n{_tail(logs['w2'])}"
+                        )
                         time.sleep(1)
                 assert fr.state.is_completed(), (
                     f"{fr.state.name}: {fr.state.message}\nw1:\n{_tail(logs['w1'])}\n"
-                    f"w2:\n{_tail(logs['w2'])}")
+                    f"w2:\n{_tail(logs['w2'])}"
+                )
                 shards = _shard_results(parent.id)
             stats = sim.stats()
     finally:
@@ -122,7 +160,8 @@ def test_shards_spread_over_two_workers_share_one_budget(tmp_path):
     assert_matches_truth(target, ws.truth())
     assert len(shards) == 4
     assert sorted(c for s in shards for c in s["channels"]) == sorted(
-        ws.truth().readable_channel_ids)
+        ws.truth().readable_channel_ids
+    )
     ran_on = {name for s in shards for name, pid in workers.items() if pid in s["ancestors"]}
     assert ran_on == {"w1", "w2"}, f"shards ran under {ran_on}"
     # one token, one budget: nothing refused, no method over its budget in any Slack minute
@@ -130,5 +169,17 @@ def test_shards_spread_over_two_workers_share_one_budget(tmp_path):
     for method, seen in stats["max_window"].items():
         rate, burst = TIER_RATES[METHOD_TIERS[method]]
         assert seen <= rate + burst, f"{method}: {seen} requests in one Slack minute"
-    print(json.dumps({"elapsed_s": round(time.monotonic() - started, 1), "n_429": stats["totals"]["n_429"], "max_window": stats["max_window"], "shards": [(s["label"], s["ancestors"][:2], s["started_at"], s["ended_at"]) for s in shards], "workers": workers}))
+    print(
+        json.dumps(
+            {
+                "elapsed_s": round(time.monotonic() - started, 1),
+                "n_429": stats["totals"]["n_429"],
+                "max_window": stats["max_window"],
+                "shards": [
+                    (s["label"], s["ancestors"][:2], s["started_at"], s["ended_at"]) for s in shards
+                ],
+                "workers": workers,
+            }
+        )
+    )
     assert time.monotonic() - started < DEADLINE_S + 10

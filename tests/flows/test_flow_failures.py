@@ -28,8 +28,9 @@ class DestinationHiccup(RuntimeError):
 def tiny(tmp_path, token_env):
     ws = Workspace.generate(size="tiny", seed=31)
     token_env(ws.token)
-    target = Target(duckdb_path=str(tmp_path / "warehouse.duckdb"),
-                    pipelines_dir=str(tmp_path / "pipelines"))
+    target = Target(
+        duckdb_path=str(tmp_path / "warehouse.duckdb"), pipelines_dir=str(tmp_path / "pipelines")
+    )
     with SimulatorThread(ws, profile="internal", time_scale=60.0) as sim:
         yield ws, sim, target
 
@@ -39,8 +40,15 @@ def _fail_load_step_once(monkeypatch, calls: Counter) -> None:
     a normalized package stays pending."""
     real = ingest.load.run.run_load
 
-    def flaky(token: str, settings: Any, target: Any, *, shard: str | None = None,
-              load_lock: Any = None, **kw: Any) -> Any:
+    def flaky(
+        token: str,
+        settings: Any,
+        target: Any,
+        *,
+        shard: str | None = None,
+        load_lock: Any = None,
+        **kw: Any,
+    ) -> Any:
         calls[shard] += 1
         if shard != VICTIM or calls[shard] > 1:
             return real(token, settings, target, shard=shard, load_lock=load_lock, **kw)
@@ -99,8 +107,9 @@ def test_fatal_error_in_a_task_is_not_retried(tiny, monkeypatch):
     calls: Counter = Counter()
     real = ingest.load.run.run_load
 
-    def revoked(token: str, settings: Any, target: Any, *, shard: str | None = None,
-                **kw: Any) -> Any:
+    def revoked(
+        token: str, settings: Any, target: Any, *, shard: str | None = None, **kw: Any
+    ) -> Any:
         calls[shard] += 1
         if shard == VICTIM:
             raise SlackAuthError("conversations.history", "token_revoked")

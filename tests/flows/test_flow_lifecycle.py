@@ -10,8 +10,9 @@ from tests.integration.helpers import assert_matches_truth
 
 
 def _target(tmp_path) -> Target:
-    return Target(duckdb_path=str(tmp_path / "warehouse.duckdb"),
-                  pipelines_dir=str(tmp_path / "pipelines"))
+    return Target(
+        duckdb_path=str(tmp_path / "warehouse.duckdb"), pipelines_dir=str(tmp_path / "pipelines")
+    )
 
 
 def test_changing_the_shard_count_reloads_nothing(tmp_path, token_env):
@@ -32,11 +33,14 @@ def test_changing_the_shard_count_reloads_nothing(tmp_path, token_env):
     # every channel moved to a new pipeline (shard<i>of3) and still continued from its
     # cursor: nothing older than the 7-day lookback was read again, and no thread
     assert {s["pipeline_name"].rsplit("_", 1)[1] for s in second["shards"]} == {
-        f"shard{i}of3" for i in range(3)}
+        f"shard{i}of3" for i in range(3)
+    }
     assert second["replies"] == 0 and second["messages"] == 0
     assert "conversations.replies" not in again
     assert again["conversations.history"]["requests"] <= len(readable)
-    assert again["conversations.history"]["requests"] * 2 < fresh["conversations.history"]["requests"]
+    assert (
+        again["conversations.history"]["requests"] * 2 < fresh["conversations.history"]["requests"]
+    )
 
 
 def test_rerun_after_mutations_and_a_new_channel_is_exact(tmp_path, token_env):

@@ -63,8 +63,9 @@ def test_in_process_shard_tasks_take_no_server_slot(loaded):
 
     _, _, summary, _ = loaded
     with get_client(sync_client=True) as client:
-        task_runs = client.read_task_runs(flow_run_filter=FlowRunFilter(
-            id=FlowRunFilterId(any_=[summary["flow_run_id"]])))
+        task_runs = client.read_task_runs(
+            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[summary["flow_run_id"]]))
+        )
     history = [t for t in task_runs if t.name.startswith("history shard")]
     assert len(history) == 4
     assert all("slack-history" not in t.tags for t in history), [t.tags for t in history]
@@ -97,10 +98,12 @@ def test_artifacts_and_task_run_names(loaded):
     _, _, summary, _ = loaded
     run_id = summary["flow_run_id"]
     with get_client(sync_client=True) as client:
-        arts = client.read_artifacts(artifact_filter=ArtifactFilter(
-            flow_run_id=ArtifactFilterFlowRunId(any_=[run_id])))
-        task_runs = client.read_task_runs(flow_run_filter=FlowRunFilter(
-            id=FlowRunFilterId(any_=[run_id])))
+        arts = client.read_artifacts(
+            artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[run_id]))
+        )
+        task_runs = client.read_task_runs(
+            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[run_id]))
+        )
     kinds = {a.type for a in arts}
     assert {"markdown", "table", "progress"} <= kinds
     progress = [a for a in arts if a.type == "progress"]
@@ -109,5 +112,6 @@ def test_artifacts_and_task_run_names(loaded):
     assert "## Shards" in md and "## Channels not read" in md and "429s" in md
     names = {t.name for t in task_runs}
     assert {f"history shard {i}/4" for i in range(1, 5)} <= names
-    assert {"get_resources", "load_channels", "get_users"} <= {t.task_key.rsplit("-", 1)[0]
-                                                            for t in task_runs}
+    assert {"get_resources", "load_channels", "get_users"} <= {
+        t.task_key.rsplit("-", 1)[0] for t in task_runs
+    }

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
-PROBE = r'''
+PROBE = r"""
 import json, sys, time
 from prefect import flow
 from prefect.client.orchestration import get_client
@@ -39,17 +39,27 @@ def probe():
 
 with temporary_settings(updates={PREFECT_API_URL: sys.argv[1]}):
     print(json.dumps(probe()))
-'''
+"""
 
 
 def test_progress_updates_reach_the_server_while_the_run_goes_on(tmp_path):
     from prefect.settings import PREFECT_API_URL
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
-    env.update({"PREFECT_HOME": str(tmp_path / "prefect-home"),
-                "PREFECT_SERVER_ANALYTICS_ENABLED": "false"})
-    proc = subprocess.run([sys.executable, "-c", PROBE, str(PREFECT_API_URL.value())],
-                          cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+    env.update(
+        {
+            "PREFECT_HOME": str(tmp_path / "prefect-home"),
+            "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        }
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", PROBE, str(PREFECT_API_URL.value())],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     seen = json.loads(proc.stdout.strip().splitlines()[-1])
     assert seen and seen[-1] == 50.0, f"the artifact never showed 50% while running: {seen}"

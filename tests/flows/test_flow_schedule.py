@@ -42,8 +42,7 @@ def _deployment(client: Any, name: str) -> Any:
     return client.read_deployment_by_name(name)
 
 
-def _wait_for_deployment(client: Any, name: str, proc: subprocess.Popen[bytes], log: Path
-                         ) -> Any:
+def _wait_for_deployment(client: Any, name: str, proc: subprocess.Popen[bytes], log: Path) -> Any:
     end = time.monotonic() + 60
     while time.monotonic() < end:
         try:
@@ -61,7 +60,9 @@ def _scheduled_run_done(client: Any, deployment_id: Any) -> Any | None:
 
     runs = client.read_flow_runs(
         deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[deployment_id])),
-        sort=FlowRunSort.EXPECTED_START_TIME_ASC, limit=5)
+        sort=FlowRunSort.EXPECTED_START_TIME_ASC,
+        limit=5,
+    )
     final = [r for r in runs if r.state is not None and r.state.is_final()]
     return final[0] if final else None
 
@@ -75,13 +76,21 @@ def _history_task_runs(client: Any, flow_run_id: Any) -> list[Any]:
         FlowRunFilterParentFlowRunId,
     )
 
-    children = client.read_flow_runs(flow_run_filter=FlowRunFilter(
-        parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=[flow_run_id])))
+    children = client.read_flow_runs(
+        flow_run_filter=FlowRunFilter(
+            parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=[flow_run_id])
+        )
+    )
     assert children == [], [c.name for c in children]
     end = time.monotonic() + 20
     while True:
-        runs = [t for t in client.read_task_runs(flow_run_filter=FlowRunFilter(
-            id=FlowRunFilterId(any_=[flow_run_id]))) if t.name.startswith("history shard")]
+        runs = [
+            t
+            for t in client.read_task_runs(
+                flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id]))
+            )
+            if t.name.startswith("history shard")
+        ]
         if (runs and all(t.start_time and t.end_time for t in runs)) or time.monotonic() > end:
             return runs
         time.sleep(0.5)
@@ -97,43 +106,97 @@ def test_the_scheduler_starts_served_and_worker_runs_that_load_exactly(tmp_path)
     started = time.monotonic()
     port = _free_port()
     api = f"http://127.0.0.1:{port}/api"
-    env = prefect_env(tmp_path / "prefect-home", api, PREFECT_WORKER_QUERY_SECONDS="1",
-                      PREFECT_RUNNER_POLL_FREQUENCY="1", DLT_DATA_DIR=str(tmp_path / "dlt"))
+    env = prefect_env(
+        tmp_path / "prefect-home",
+        api,
+        PREFECT_WORKER_QUERY_SECONDS="1",
+        PREFECT_RUNNER_POLL_FREQUENCY="1",
+        DLT_DATA_DIR=str(tmp_path / "dlt"),
+    )
     ws = Workspace.generate(size="tiny", seed=71)
     served = Target(duckdb_path=str(tmp_path / "served.duckdb"))
-    worked = Target(duckdb_path=str(tmp_path / "worked.duckdb"),
-                    pipelines_dir=str(tmp_path / "worked-pipelines"))
+    worked = Target(
+        duckdb_path=str(tmp_path / "worked.duckdb"),
+        pipelines_dir=str(tmp_path / "worked-pipelines"),
+    )
     logs = {name: tmp_path / f"{name}.log" for name in ("server", "serve", "worker")}
     procs: dict[str, subprocess.Popen[bytes]] = {}
     done: dict[str, Any] = {}
     try:
         with SimulatorThread(ws, profile="internal", time_scale=60.0) as sim:
-            procs["server"] = _start([PREFECT, "server", "start", "--host", "127.0.0.1",
-                                      "--port", str(port)], env, logs["server"])
+            procs["server"] = _start(
+                [PREFECT, "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+                env,
+                logs["server"],
+            )
             _wait_healthy(api, 90)
             with temporary_settings(updates={PREFECT_API_URL: api}):
                 Secret(value=ws.token).save("slack-token", overwrite=True)
             # 1. `slack-ingest flow serve` with a schedule due within a minute
             procs["serve"] = _start(
-                [SLACK_INGEST, "flow", "serve", "--cron", EVERY_MINUTE, "--name",
-                 "every-minute", "--base-url", sim.base_url, "--duckdb-path",
-                 served.duckdb_path, "--profile", "internal", "--time-scale", "60",
-                 "--lookback-days", "36500", "--shards", "2", "--max-concurrency", "2"],
-                env, logs["serve"])
+                [
+                    SLACK_INGEST,
+                    "flow",
+                    "serve",
+                    "--cron",
+                    EVERY_MINUTE,
+                    "--name",
+                    "every-minute",
+                    "--base-url",
+                    sim.base_url,
+                    "--duckdb-path",
+                    served.duckdb_path,
+                    "--profile",
+                    "internal",
+                    "--time-scale",
+                    "60",
+                    "--lookback-days",
+                    "36500",
+                    "--shards",
+                    "2",
+                    "--max-concurrency",
+                    "2",
+                ],
+                env,
+                logs["serve"],
+            )
             # 2. the repository's prefect.yaml through a process pool and the README's worker
             _run([PREFECT, "work-pool", "create", POOL, "--type", "process"], env)
-            _run([PREFECT, "--no-prompt", "deploy", "--name", "slack-pipeline", "--cron",
-                  EVERY_MINUTE, "--params", json.dumps({
-                      "base_url": sim.base_url, "profile": "internal", "time_scale": 60.0,
-                      "duckdb_path": worked.duckdb_path, "pipelines_dir": worked.pipelines_dir,
-                      "lookback_days": 36500.0, "retry_backoff_s": 1.0})], env)
-            procs["worker"] = _start([PREFECT, "worker", "start", "--pool", POOL,
-                                      "--limit", "2"], env, logs["worker"])
-            with temporary_settings(updates={PREFECT_API_URL: api}), \
-                    get_client(sync_client=True) as client:
+            _run(
+                [
+                    PREFECT,
+                    "--no-prompt",
+                    "deploy",
+                    "--name",
+                    "slack-pipeline",
+                    "--cron",
+                    EVERY_MINUTE,
+                    "--params",
+                    json.dumps(
+                        {
+                            "base_url": sim.base_url,
+                            "profile": "internal",
+                            "time_scale": 60.0,
+                            "duckdb_path": worked.duckdb_path,
+                            "pipelines_dir": worked.pipelines_dir,
+                            "lookback_days": 36500.0,
+                            "retry_backoff_s": 1.0,
+                        }
+                    ),
+                ],
+                env,
+            )
+            procs["worker"] = _start(
+                [PREFECT, "worker", "start", "--pool", POOL, "--limit", "2"], env, logs["worker"]
+            )
+            with (
+                temporary_settings(updates={PREFECT_API_URL: api}),
+                get_client(sync_client=True) as client,
+            ):
                 deployments = {
-                    "serve": _wait_for_deployment(client, "slack_pipeline/every-minute",
-                                                  procs["serve"], logs["serve"]),
+                    "serve": _wait_for_deployment(
+                        client, "slack_pipeline/every-minute", procs["serve"], logs["serve"]
+                    ),
                     "worker": _deployment(client, "slack_pipeline/slack-pipeline"),
                 }
                 for d in deployments.values():  # (prefect.yaml's nightly stays beside it)
@@ -149,7 +212,8 @@ def test_the_scheduler_starts_served_and_worker_runs_that_load_exactly(tmp_path)
                     assert waited < WAIT_S, (
                         f"no scheduled run finished in {waited:.0f} s for "
                         f"{sorted(set(deployments) - set(done))}; server:\n"
-                        f"{_tail(logs['server'], 15)}")
+                        f"{_tail(logs['server'], 15)}"
+                    )
                     time.sleep(1)
                 shards = _history_task_runs(client, done["worker"].id)
     finally:
@@ -159,7 +223,8 @@ def test_the_scheduler_starts_served_and_worker_runs_that_load_exactly(tmp_path)
     for name, fr in done.items():
         assert fr.auto_scheduled, f"{name}: run {fr.name} was not created by the scheduler"
         assert fr.state.is_completed(), (
-            f"{name}: {fr.state.name}: {fr.state.message}\n{_tail(logs[name])}")
+            f"{name}: {fr.state.name}: {fr.state.message}\n{_tail(logs[name])}"
+        )
     assert_matches_truth(served, ws.truth())
     assert_matches_truth(worked, ws.truth())
     for name, log in logs.items():  # the token stays in the Secret block
@@ -167,9 +232,14 @@ def test_the_scheduler_starts_served_and_worker_runs_that_load_exactly(tmp_path)
     # through the worker (one slot of `--limit 2`) the shards ran in parallel, as tasks of
     # the deployment's own flow run: no shard flow runs queued behind the parent
     assert len(shards) >= 2, shards
-    assert max_overlap([(t.start_time.timestamp(), t.end_time.timestamp())
-                        for t in shards]) >= 2, [(t.name, t.start_time, t.end_time)
-                                                 for t in shards]
-    print(json.dumps({"elapsed_s": round(time.monotonic() - started, 1),
-                      "runs": {n: [fr.name, str(fr.expected_start_time)]
-                               for n, fr in done.items()}}))
+    assert max_overlap([(t.start_time.timestamp(), t.end_time.timestamp()) for t in shards]) >= 2, [
+        (t.name, t.start_time, t.end_time) for t in shards
+    ]
+    print(
+        json.dumps(
+            {
+                "elapsed_s": round(time.monotonic() - started, 1),
+                "runs": {n: [fr.name, str(fr.expected_start_time)] for n, fr in done.items()},
+            }
+        )
+    )

@@ -44,12 +44,15 @@ def _everything_stored(flow_run_ids: list[str]) -> str:
 
     APILogHandler().flush()
     with get_client(sync_client=True) as client:
-        arts = client.read_artifacts(artifact_filter=ArtifactFilter(
-            flow_run_id=ArtifactFilterFlowRunId(any_=flow_run_ids)))
-        runs = client.read_flow_runs(flow_run_filter=FlowRunFilter(
-            id=FlowRunFilterId(any_=flow_run_ids)))
-        logs = client.read_logs(log_filter=LogFilter(
-            flow_run_id=LogFilterFlowRunId(any_=flow_run_ids)))
+        arts = client.read_artifacts(
+            artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=flow_run_ids))
+        )
+        runs = client.read_flow_runs(
+            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=flow_run_ids))
+        )
+        logs = client.read_logs(
+            log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=flow_run_ids))
+        )
     parts = [json.dumps(a.data, default=str) + (a.description or "") for a in arts]
     parts += [json.dumps(r.parameters, default=str) + (r.state.message or "") for r in runs]
     parts += [lg.message for lg in logs]
@@ -64,8 +67,9 @@ def test_token_from_secret_block_and_nowhere_else(tmp_path, monkeypatch):
     Secret(value=TOKEN).save("slack-ingest-test-token", overwrite=True)
     monkeypatch.setenv("SLACK_INGEST_SECRET_BLOCK", "slack-ingest-test-token")
     monkeypatch.delenv("SOURCES__SLACK__ACCESS_TOKEN", raising=False)
-    target = Target(duckdb_path=str(tmp_path / "warehouse.duckdb"),
-                    pipelines_dir=str(tmp_path / "pipelines"))
+    target = Target(
+        duckdb_path=str(tmp_path / "warehouse.duckdb"), pipelines_dir=str(tmp_path / "pipelines")
+    )
     with SimulatorThread(ws, profile="internal", time_scale=60.0) as sim:
         summary = run_flow(sim, target, shards=2)
     assert_matches_truth(target, ws.truth())
@@ -89,9 +93,13 @@ def test_failure_hook_notifies_through_a_block(tmp_path, monkeypatch):
     monkeypatch.setenv("SLACK_INGEST_SECRET_BLOCK", "no-such-block")
     monkeypatch.setenv("SOURCES__SLACK__ACCESS_TOKEN", "xoxb-revoked-token-for-hook-test")
     ws = Workspace.generate(size="tiny", seed=42)
-    target = Target(duckdb_path=str(tmp_path / "warehouse.duckdb"),
-                    pipelines_dir=str(tmp_path / "pipelines"))
-    with SimulatorThread(ws, profile="internal", time_scale=60.0) as sim, pytest.raises(SlackAuthError):
+    target = Target(
+        duckdb_path=str(tmp_path / "warehouse.duckdb"), pipelines_dir=str(tmp_path / "pipelines")
+    )
+    with (
+        SimulatorThread(ws, profile="internal", time_scale=60.0) as sim,
+        pytest.raises(SlackAuthError),
+    ):
         run_flow(sim, target, shards=2)
     lines = [json.loads(x) for x in Path(sink).read_text().splitlines()]
     assert len(lines) == 1

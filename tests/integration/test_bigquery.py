@@ -14,8 +14,9 @@ from tests.integration.helpers import settings_for
 
 def test_bigquery_package_has_partition_cluster_and_types(tmp_path):
     ws = Workspace.generate(size="tiny", seed=21)
-    target = Target(destination="bigquery", dataset="slack_offline",
-                    pipelines_dir=str(tmp_path / "pl"))
+    target = Target(
+        destination="bigquery", dataset="slack_offline", pipelines_dir=str(tmp_path / "pl")
+    )
     pipeline = make_pipeline(target)
     with SimulatorThread(ws, profile="unlimited") as sim:
         source = make_source(ws.token, settings_for(sim))
@@ -44,19 +45,26 @@ def test_bigquery_package_has_partition_cluster_and_types(tmp_path):
 
 @pytest.mark.live
 @pytest.mark.skipif(
-    not (os.environ.get("DESTINATION__BIGQUERY__CREDENTIALS__PROJECT_ID")
-         or os.environ.get("GOOGLE_APPLICATION_CREDENTIALS")),
+    not (
+        os.environ.get("DESTINATION__BIGQUERY__CREDENTIALS__PROJECT_ID")
+        or os.environ.get("GOOGLE_APPLICATION_CREDENTIALS")
+    ),
     reason="no BigQuery credentials configured",
 )
 def test_live_bigquery_load(tmp_path):  # pragma: no cover - needs credentials
     ws = Workspace.generate(size="tiny", seed=22)
-    target = Target(destination="bigquery", dataset=f"slack_ingest_test_{os.getpid()}",
-                    pipelines_dir=str(tmp_path / "pl"))
+    target = Target(
+        destination="bigquery",
+        dataset=f"slack_ingest_test_{os.getpid()}",
+        pipelines_dir=str(tmp_path / "pl"),
+    )
     with SimulatorThread(ws, profile="unlimited") as sim:
         run_load(ws.token, settings_for(sim), target)
     pipeline = make_pipeline(target)
     with pipeline.sql_client() as client:
-        rows = client.execute_sql("select count(*), count(distinct concat(channel_id, ts)) "
-                                  f"from {target.dataset}.messages")
+        rows = client.execute_sql(
+            "select count(*), count(distinct concat(channel_id, ts)) "
+            f"from {target.dataset}.messages"
+        )
         pipeline.drop()
     assert rows[0][0] == rows[0][1] == len(ws.truth().messages)

@@ -28,15 +28,26 @@ def sim():
         yield s
 
 
-def cli(args: list[str], cwd: Path, token: str | None = SECRET, extra_env: dict | None = None,
-        timeout: float = 120) -> subprocess.CompletedProcess:
+def cli(
+    args: list[str],
+    cwd: Path,
+    token: str | None = SECRET,
+    extra_env: dict | None = None,
+    timeout: float = 120,
+) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SOURCES__SLACK")}
     env["PYTHONUNBUFFERED"] = "1"
     if token is not None:
         env["SOURCES__SLACK__ACCESS_TOKEN"] = token
     env.update(extra_env or {})
-    return subprocess.run([sys.executable, "-m", "slack_ingest", *args], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "slack_ingest", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def assert_user_error(proc: subprocess.CompletedProcess, needle: str) -> None:
@@ -67,24 +78,45 @@ def _closed_port() -> int:
         ("revoked token", [], "xoxb-revoked-1", "rejected the token (token_revoked)"),
         ("missing scope", [], "xoxb-noscope-1", "lacks a scope"),
         ("unknown channel", ["--channel", "no-such-channel"], SECRET, "unknown channel"),
-        ("end before start", ["--start-date", "2024-02-01", "--end-date", "2024-01-01"], SECRET, "not after"),
+        (
+            "end before start",
+            ["--start-date", "2024-02-01", "--end-date", "2024-01-01"],
+            SECRET,
+            "not after",
+        ),
         ("bad date", ["--start-date", "last tuesday"], SECRET, "not a date"),
         ("unknown destination", ["--destination", "nosuchdb"], SECRET, "unknown destination"),
         ("bad profile", ["--profile", "turbo"], SECRET, "unknown profile"),
-        ("unwritable duckdb path", ["--duckdb-path", "/nonexistent-dir/x.duckdb"], SECRET, "does not exist"),
+        (
+            "unwritable duckdb path",
+            ["--duckdb-path", "/nonexistent-dir/x.duckdb"],
+            SECRET,
+            "does not exist",
+        ),
     ],
 )
 def test_bad_input_is_one_line_exit_2(sim, tmp_path, case, args, token, needle):
-    proc = cli(["run", "--base-url", sim.base_url, "--duckdb-path", str(tmp_path / "x.duckdb"),
-                *args], tmp_path, token=token)
+    proc = cli(
+        ["run", "--base-url", sim.base_url, "--duckdb-path", str(tmp_path / "x.duckdb"), *args],
+        tmp_path,
+        token=token,
+    )
     assert_user_error(proc, needle)
     # nothing half-written: a failed preflight creates no DuckDB file
     assert not (tmp_path / "x.duckdb").exists()
 
 
 def test_unreachable_base_url(tmp_path):
-    proc = cli(["run", "--base-url", f"http://127.0.0.1:{_closed_port()}/api/",
-                "--duckdb-path", str(tmp_path / "x.duckdb")], tmp_path)
+    proc = cli(
+        [
+            "run",
+            "--base-url",
+            f"http://127.0.0.1:{_closed_port()}/api/",
+            "--duckdb-path",
+            str(tmp_path / "x.duckdb"),
+        ],
+        tmp_path,
+    )
     assert_user_error(proc, "cannot reach")
 
 
@@ -98,8 +130,22 @@ def test_corrupt_config_toml(sim, tmp_path):
 def test_run_loads_and_writes_summary(sim, tmp_path):
     out = tmp_path / "summary.json"
     db = tmp_path / "ok.duckdb"
-    proc = cli(["run", "--base-url", sim.base_url, "--profile", "unlimited", "--duckdb-path",
-                str(db), "--lookback-days", "3650", "--json", str(out)], tmp_path)
+    proc = cli(
+        [
+            "run",
+            "--base-url",
+            sim.base_url,
+            "--profile",
+            "unlimited",
+            "--duckdb-path",
+            str(db),
+            "--lookback-days",
+            "3650",
+            "--json",
+            str(out),
+        ],
+        tmp_path,
+    )
     assert proc.returncode == 0, proc.stderr
     assert SECRET not in proc.stdout + proc.stderr
     doc = json.loads(out.read_text())
@@ -114,8 +160,11 @@ def test_run_loads_and_writes_summary(sim, tmp_path):
 
 
 def test_demo_command(tmp_path):
-    proc = cli(["demo", "--size", "tiny", "--duckdb-path", str(tmp_path / "demo.duckdb"),
-                "--quiet"], tmp_path, token=None)
+    proc = cli(
+        ["demo", "--size", "tiny", "--duckdb-path", str(tmp_path / "demo.duckdb"), "--quiet"],
+        tmp_path,
+        token=None,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "exactly matches" in proc.stdout
 
@@ -129,15 +178,42 @@ def test_help_on_every_command(tmp_path):
 def test_simulate_command_then_run_against_it(tmp_path):
     port = _closed_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("SOURCES__SLACK")}
-    server = subprocess.Popen([sys.executable, "-m", "slack_ingest", "simulate", "--port", str(port),
-                               "--size", "tiny", "--seed", "4", "--token", SECRET],
-                              cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              text=True)
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "slack_ingest",
+            "simulate",
+            "--port",
+            str(port),
+            "--size",
+            "tiny",
+            "--seed",
+            "4",
+            "--token",
+            SECRET,
+        ],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         line = server.stdout.readline()
         assert f"http://127.0.0.1:{port}/api/" in line
-        proc = cli(["run", "--base-url", f"http://127.0.0.1:{port}/api/", "--profile", "unlimited",
-                    "--duckdb-path", str(tmp_path / "w.duckdb")], tmp_path)
+        proc = cli(
+            [
+                "run",
+                "--base-url",
+                f"http://127.0.0.1:{port}/api/",
+                "--profile",
+                "unlimited",
+                "--duckdb-path",
+                str(tmp_path / "w.duckdb"),
+            ],
+            tmp_path,
+        )
         assert proc.returncode == 0, proc.stderr
         from ingest.load.run import Target
         from tests.integration.helpers import assert_matches_truth
@@ -169,19 +245,35 @@ def test_plain_run_continues_from_the_flow_shards_cursors(tmp_path):
     readable = sorted(ws.truth().readable_channel_ids)
     half = len(readable) // 2
     with SimulatorThread(ws, profile="unlimited") as s:
-        settings = LoadSettings(base_url=s.base_url, profile="unlimited",
-                                lookback_days=7).validate()
+        settings = LoadSettings(
+            base_url=s.base_url, profile="unlimited", lookback_days=7
+        ).validate()
         run_load(SECRET, settings, target, channel_ids=readable[:half], shard="shard0of2")
         run_load(SECRET, settings, target, channel_ids=readable[half:], shard="shard1of2")
         fresh = s.stats()["methods"]
         s.reset_stats()
-        proc = cli(["run", "--base-url", s.base_url, "--profile", "unlimited", "--duckdb-path",
-                    str(db), "--lookback-days", "7", "--quiet"], tmp_path)
+        proc = cli(
+            [
+                "run",
+                "--base-url",
+                s.base_url,
+                "--profile",
+                "unlimited",
+                "--duckdb-path",
+                str(db),
+                "--lookback-days",
+                "7",
+                "--quiet",
+            ],
+            tmp_path,
+        )
         again = s.stats()["methods"]
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert fresh["conversations.replies"]["requests"] > 0
     # continued from the shards' cursors: the 7-day lookback re-read, no thread fetched again
     assert "conversations.replies" not in again
     assert again["conversations.history"]["requests"] <= len(readable)
-    assert again["conversations.history"]["requests"] * 2 < fresh["conversations.history"]["requests"]
+    assert (
+        again["conversations.history"]["requests"] * 2 < fresh["conversations.history"]["requests"]
+    )
     assert_matches_truth(Target(duckdb_path=str(db)), ws.truth())

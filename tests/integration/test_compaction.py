@@ -11,14 +11,18 @@ from tests.integration.helpers import assert_matches_truth, load, query
 
 
 def message_row_groups(target: Target) -> int:
-    return query(target, "select count(distinct row_group_id) "
-                         "from pragma_storage_info('slack.messages')")[0][0]
+    return query(
+        target, "select count(distinct row_group_id) from pragma_storage_info('slack.messages')"
+    )[0][0]
 
 
 def stored_message_rows(target: Target) -> int:
     """Rows the file stores for messages, deleted ones included."""
-    return query(target, "select coalesce(sum(n), 0) from (select max(count) as n from "
-                         "pragma_storage_info('slack.messages') group by row_group_id)")[0][0]
+    return query(
+        target,
+        "select coalesce(sum(n), 0) from (select max(count) as n from "
+        "pragma_storage_info('slack.messages') group by row_group_id)",
+    )[0][0]
 
 
 def test_backfill_skips_compaction_and_the_next_run_compacts(target):
@@ -46,8 +50,11 @@ def test_fresh_pipelines_folder_on_a_loaded_warehouse_is_not_a_backfill(target, 
     with SimulatorThread(ws, profile="unlimited") as sim:
         load(sim, target, slice_rows=100)
         assert message_row_groups(target) > 1
-        elsewhere = Target(duckdb_path=target.duckdb_path, dataset=target.dataset,
-                           pipelines_dir=str(tmp_path / "other-machine"))
+        elsewhere = Target(
+            duckdb_path=target.duckdb_path,
+            dataset=target.dataset,
+            pipelines_dir=str(tmp_path / "other-machine"),
+        )
         ws.mutate(rng_seed=4, n=10)
         load(sim, elsewhere, slice_rows=100)
     assert_matches_truth(target, ws.truth())

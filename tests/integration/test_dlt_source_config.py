@@ -17,8 +17,12 @@ def test_slack_source_reads_dlt_config(tmp_path, monkeypatch):
         monkeypatch.setenv("SOURCES__SLACK__BASE_URL", sim.base_url)
         monkeypatch.setenv("SOURCES__SLACK__PROFILE", "unlimited")
         db = tmp_path / "lib.duckdb"
-        pipeline = dlt.pipeline("my_slack", destination=dlt.destinations.duckdb(str(db)),
-                                dataset_name="slack", pipelines_dir=str(tmp_path / "pl"))
+        pipeline = dlt.pipeline(
+            "my_slack",
+            destination=dlt.destinations.duckdb(str(db)),
+            dataset_name="slack",
+            pipelines_dir=str(tmp_path / "pl"),
+        )
         pipeline.run(slack_source())
     assert_matches_truth(Target(duckdb_path=str(db)), ws.truth())
     # the token went nowhere near dlt's state or trace

@@ -34,8 +34,11 @@ def test_ts_strings_exact_and_json_columns(target):
     ws = Workspace.generate(size="tiny", seed=5)
     with SimulatorThread(ws, profile="unlimited") as sim:
         load(sim, target)
-    rows = query(target, "select channel_id, ts, thread_ts, ts_at, typeof(blocks), typeof(reactions) "
-                         "from slack.messages")
+    rows = query(
+        target,
+        "select channel_id, ts, thread_ts, ts_at, typeof(blocks), typeof(reactions) "
+        "from slack.messages",
+    )
     truth = ws.truth()
     assert {(r[0], r[1]) for r in rows} == set(truth.messages)
     for _cid, ts, _thread_ts, ts_at, blocks_t, reactions_t in rows:
@@ -69,7 +72,10 @@ def test_incremental_runs_follow_mutations_without_duplicates(target):
         assert (readable[0], posted) in keys
         assert (cid, reply_ts) in keys
         assert (new_cid, new_ts) in keys
-        text = query(target, f"select text, edited_ts from slack.messages where channel_id='{edited_cid}' and ts='{edited_ts}'")
+        text = query(
+            target,
+            f"select text, edited_ts from slack.messages where channel_id='{edited_cid}' and ts='{edited_ts}'",
+        )
         assert text[0][0] == "edited text" and text[0][1] is not None
         # round 3: nothing changed -> no duplicates, nothing new
         r3 = load(sim, target)
@@ -84,18 +90,25 @@ def test_members_who_left_are_removed(target):
         load(sim, target)
         truth = ws.truth()
         assert_matches_truth(target, truth)
-        cid, uid = next((c, u) for c, u in sorted(truth.members)
-                        if u != ws.app_user.id and sum(1 for c2, _ in truth.members if c2 == c) > 1)
-        assert (cid, uid) in set(query(target, "select channel_id, user_id from "
-                                               "slack.channel_members"))
+        cid, uid = next(
+            (c, u)
+            for c, u in sorted(truth.members)
+            if u != ws.app_user.id and sum(1 for c2, _ in truth.members if c2 == c) > 1
+        )
+        assert (cid, uid) in set(
+            query(target, "select channel_id, user_id from slack.channel_members")
+        )
         ws.leave(cid, uid)
         load(sim, target)
         assert_matches_truth(target, ws.truth())  # members compared exactly: no stale row
         members = set(query(target, "select channel_id, user_id from slack.channel_members"))
         assert (cid, uid) not in members
         assert any(c == cid for c, _ in members)  # the channel's other members stay
-        leave = query(target, "select subtype from slack.messages where channel_id = "
-                              f"'{cid}' and subtype = 'channel_leave'")
+        leave = query(
+            target,
+            "select subtype from slack.messages where channel_id = "
+            f"'{cid}' and subtype = 'channel_leave'",
+        )
         assert leave == [("channel_leave",)]
 
 
@@ -104,8 +117,12 @@ def test_relational_default_path_matches_truth(target):
     with SimulatorThread(ws, profile="unlimited") as sim:
         load(sim, target, fast_path=False)
     assert_matches_truth(target, ws.truth())
-    tables = {r[0] for r in query(target, "select table_name from information_schema.tables "
-                                          "where table_schema='slack'")}
+    tables = {
+        r[0]
+        for r in query(
+            target, "select table_name from information_schema.tables where table_schema='slack'"
+        )
+    }
     assert any(t.startswith("messages__") for t in tables), tables
 
 
@@ -150,13 +167,19 @@ def test_channel_selection_and_exclusion(target, tmp_path):
 
 
 def _old_parents(target):
-    return query(target, "select channel_id, ts from slack.messages where reply_count > 0 "
-                         "and not is_reply order by ts limit 5")
+    return query(
+        target,
+        "select channel_id, ts from slack.messages where reply_count > 0 "
+        "and not is_reply order by ts limit 5",
+    )
 
 
 def _some_top_level(target, cid):
-    rows = query(target, f"select channel_id, ts from slack.messages where channel_id='{cid}' "
-                         "and not is_reply and (subtype is null) order by ts limit 1")
+    rows = query(
+        target,
+        f"select channel_id, ts from slack.messages where channel_id='{cid}' "
+        "and not is_reply and (subtype is null) order by ts limit 1",
+    )
     return rows[0]
 
 

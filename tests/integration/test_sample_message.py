@@ -22,15 +22,23 @@ def _sample() -> dict:
 
 
 def _pipeline(tmp_path, name):
-    return dlt.pipeline(name, destination=dlt.destinations.duckdb(str(tmp_path / f"{name}.duckdb")),
-                        dataset_name="sample", pipelines_dir=str(tmp_path / "pl"))
+    return dlt.pipeline(
+        name,
+        destination=dlt.destinations.duckdb(str(tmp_path / f"{name}.duckdb")),
+        dataset_name="sample",
+        pipelines_dir=str(tmp_path / "pl"),
+    )
 
 
 def test_fast_path_round_trip(tmp_path):
     original = _sample()
 
-    @dlt.resource(name="messages", primary_key=("channel_id", "ts"), write_disposition="merge",
-                  columns=COLUMN_HINTS)
+    @dlt.resource(
+        name="messages",
+        primary_key=("channel_id", "ts"),
+        write_disposition="merge",
+        columns=COLUMN_HINTS,
+    )
     def messages():
         yield messages_to_arrow([dict(original)])
 
@@ -58,8 +66,12 @@ def test_fast_path_round_trip(tmp_path):
 def test_relational_path_loads_sample(tmp_path):
     original = _sample()
 
-    @dlt.resource(name="messages", primary_key=("channel_id", "ts"), write_disposition="merge",
-                  max_table_nesting=MAX_TABLE_NESTING)
+    @dlt.resource(
+        name="messages",
+        primary_key=("channel_id", "ts"),
+        write_disposition="merge",
+        max_table_nesting=MAX_TABLE_NESTING,
+    )
     def messages():
         yield message_to_row(dict(original))
 
@@ -67,9 +79,14 @@ def test_relational_path_loads_sample(tmp_path):
     p.run(messages())
     con = duckdb.connect(str(tmp_path / "rel.duckdb"), read_only=True)
     assert con.execute("select ts, text from sample.messages").fetchall() == [
-        ("1700000000.000100", original["text"])]
-    children = {r[0] for r in con.execute(
-        "select table_name from information_schema.tables where table_schema='sample'").fetchall()}
+        ("1700000000.000100", original["text"])
+    ]
+    children = {
+        r[0]
+        for r in con.execute(
+            "select table_name from information_schema.tables where table_schema='sample'"
+        ).fetchall()
+    }
     # lists became child tables, e.g. reactions, files, blocks; nesting stays bounded
     for child in ("messages__reactions", "messages__files", "messages__blocks"):
         assert child in children, children

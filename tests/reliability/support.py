@@ -18,16 +18,27 @@ from tests.integration.helpers import assert_matches_truth, query
 REPO = Path(__file__).resolve().parents[2]
 
 
-def cli_env(token: str | None, pipelines_dir: Path | None = None,
-            extra: dict[str, str] | None = None) -> dict[str, str]:
+def cli_env(
+    token: str | None, pipelines_dir: Path | None = None, extra: dict[str, str] | None = None
+) -> dict[str, str]:
     """A clean environment for `slack-ingest`: no inherited SOURCES__SLACK__* or
     SLACK_INGEST__* settings, no cloud credentials from the developer's machine (environment,
     gcloud's defaults, GCE: a BigQuery case must find none), the repo importable
     (tests.reliability.* hooks), the token only through dlt's environment provider."""
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("SOURCES__SLACK", "SLACK_INGEST__", "SLACK_INGEST_DEBUG",
-                                "DESTINATION__", "CREDENTIALS__"))
-           and k not in ("GOOGLE_APPLICATION_CREDENTIALS", "GOOGLE_CLOUD_PROJECT")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(
+            (
+                "SOURCES__SLACK",
+                "SLACK_INGEST__",
+                "SLACK_INGEST_DEBUG",
+                "DESTINATION__",
+                "CREDENTIALS__",
+            )
+        )
+        and k not in ("GOOGLE_APPLICATION_CREDENTIALS", "GOOGLE_CLOUD_PROJECT")
+    }
     env["CLOUDSDK_CONFIG"] = os.path.join(tempfile.gettempdir(), "slack-ingest-no-gcloud")
     env["NO_GCE_CHECK"] = "True"
     env["PYTHONUNBUFFERED"] = "1"
@@ -49,26 +60,44 @@ def cli_argv(args: list[str], preload: str | None = None) -> list[str]:
     return [sys.executable, "-c", code, *args]
 
 
-def run_cli(args: list[str], cwd: Path, env: dict[str, str], *, preload: str | None = None,
-            timeout: float = 300) -> subprocess.CompletedProcess:
-    return subprocess.run(cli_argv(args, preload), cwd=cwd, env=env, capture_output=True,
-                          text=True, timeout=timeout)
+def run_cli(
+    args: list[str],
+    cwd: Path,
+    env: dict[str, str],
+    *,
+    preload: str | None = None,
+    timeout: float = 300,
+) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        cli_argv(args, preload), cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout
+    )
 
 
 def load_args(sim: Any, db: Path, *more: str, lookback_days: str | None = "36500") -> list[str]:
     """`run` against the simulator (profile unlimited). The default lookback re-reads all
     history on every run (so deletions anywhere are seen); None keeps the CLI's default."""
     look = ["--lookback-days", lookback_days] if lookback_days is not None else []
-    return ["run", "--base-url", sim.base_url, "--profile", "unlimited", "--duckdb-path",
-            str(db), *look, "--quiet", *more]
+    return [
+        "run",
+        "--base-url",
+        sim.base_url,
+        "--profile",
+        "unlimited",
+        "--duckdb-path",
+        str(db),
+        *look,
+        "--quiet",
+        *more,
+    ]
 
 
 def error_lines(proc: subprocess.CompletedProcess) -> list[str]:
     return [ln for ln in proc.stderr.strip().splitlines() if ln.strip()]
 
 
-def assert_one_line_failure(proc: subprocess.CompletedProcess, code: int, *needles: str,
-                            secrets: tuple[str, ...] = ()) -> str:
+def assert_one_line_failure(
+    proc: subprocess.CompletedProcess, code: int, *needles: str, secrets: tuple[str, ...] = ()
+) -> str:
     """Exit `code`, exactly one non-empty stderr line starting with `error:` that contains
     every needle, no traceback anywhere, no secret anywhere."""
     both = proc.stdout + proc.stderr
@@ -88,10 +117,15 @@ def assert_exact(target: Target, truth: Any) -> dict[str, Any]:
     """Destination == truth, and no duplicate keys in any table, deleted rows included."""
     check = assert_matches_truth(target, truth)
     ds = target.dataset
-    for table, key in (("messages", "channel_id, ts"), ("channels", "id"), ("users", "id"),
-                       ("channel_members", "channel_id, user_id")):
+    for table, key in (
+        ("messages", "channel_id, ts"),
+        ("channels", "id"),
+        ("users", "id"),
+        ("channel_members", "channel_id, user_id"),
+    ):
         total, distinct = query(
-            target, f"select count(*), count(distinct ({key})) from {ds}.{table}")[0]
+            target, f"select count(*), count(distinct ({key})) from {ds}.{table}"
+        )[0]
         assert total == distinct, f"{table}: {total - distinct} duplicate rows"
     return check
 
@@ -104,8 +138,11 @@ def tree_digest(root: Path) -> dict[str, str]:
     """{relative path: sha256} of every file under root (what a failed run must not touch)."""
     if not root.exists():
         return {}
-    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(root.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
 
 
 def requests_total(sim: Any) -> int:
@@ -122,8 +159,11 @@ def wait_for(predicate: Any, timeout: float, interval: float = 0.01) -> bool:
 
 
 # Small slices and frequent checkpoints, so interruptions land between committed slices.
-SLICED = {"SOURCES__SLACK__SLICE_ROWS": "1500", "SOURCES__SLACK__MAX_CONCURRENT_CHANNELS": "4",
-          "SOURCES__SLACK__CHECKPOINT_PAGES": "2"}
+SLICED = {
+    "SOURCES__SLACK__SLICE_ROWS": "1500",
+    "SOURCES__SLACK__MAX_CONCURRENT_CHANNELS": "4",
+    "SOURCES__SLACK__CHECKPOINT_PAGES": "2",
+}
 
 
 def message_count(db: Path) -> int:

@@ -81,83 +81,190 @@ def _snapshot(home: Path) -> tuple:
 # (case, extra args, environment, .dlt files, needle or needles). "{home}", "{url}",
 # "{host}" and "{html}" are filled in; an environment value None removes the variable.
 CASES = [
-    pytest.param([], {"SOURCES__SLACK__ACCESS_TOKEN": EXPIRED}, {},
-                 ("rejected the token (token_expired)", ENV_ORIGIN), id="expired token"),
-    pytest.param([], {"SOURCES__SLACK__ACCESS_TOKEN": f" {TOKEN[:10]} {TOKEN[10:]}"}, {},
-                 ("malformed", ENV_ORIGIN), id="token pasted with a space"),
+    pytest.param(
+        [],
+        {"SOURCES__SLACK__ACCESS_TOKEN": EXPIRED},
+        {},
+        ("rejected the token (token_expired)", ENV_ORIGIN),
+        id="expired token",
+    ),
+    pytest.param(
+        [],
+        {"SOURCES__SLACK__ACCESS_TOKEN": f" {TOKEN[:10]} {TOKEN[10:]}"},
+        {},
+        ("malformed", ENV_ORIGIN),
+        id="token pasted with a space",
+    ),
     # issue 16: a bad token is blamed on where it came from, not always on secrets.toml
-    pytest.param(["--token", f"{TOKEN[:10]} {TOKEN[10:]}"], {}, {},
-                 ("malformed", "the --token flag"), id="malformed --token"),
-    pytest.param(["--token", UNKNOWN], {}, {},
-                 ("rejected the token (invalid_auth)", "the --token flag"),
-                 id="rejected --token"),
-    pytest.param([], {"SOURCES__SLACK__ACCESS_TOKEN": None},
-                 {"secrets.toml": f"[sources.slack]\naccess_token = '{EXPIRED}'\n"},
-                 ("rejected the token (token_expired)", "[sources.slack] of .dlt/secrets.toml"),
-                 id="rejected token in secrets.toml"),
+    pytest.param(
+        ["--token", f"{TOKEN[:10]} {TOKEN[10:]}"],
+        {},
+        {},
+        ("malformed", "the --token flag"),
+        id="malformed --token",
+    ),
+    pytest.param(
+        ["--token", UNKNOWN],
+        {},
+        {},
+        ("rejected the token (invalid_auth)", "the --token flag"),
+        id="rejected --token",
+    ),
+    pytest.param(
+        [],
+        {"SOURCES__SLACK__ACCESS_TOKEN": None},
+        {"secrets.toml": f"[sources.slack]\naccess_token = '{EXPIRED}'\n"},
+        ("rejected the token (token_expired)", "[sources.slack] of .dlt/secrets.toml"),
+        id="rejected token in secrets.toml",
+    ),
     # issue 16: runs that would do nothing, or not what was asked, are mistakes (exit 2)
-    pytest.param(["--start-date", "2999-01-01"], {}, {},
-                 ("start date 2999-01-01 is in the future", "--start-date"),
-                 id="start date in the future"),
-    pytest.param(["--start-date", "1900-01-01"], {}, {},
-                 ("start date 1900-01-01 is before Slack existed", "--start-date"),
-                 id="start date before Slack"),
-    pytest.param(["--channel", "announcements"], {}, {},
-                 ("none of the channels asked for can be read", "#announcements (C",
-                  "not a member"), id="only a channel the bot is not in"),
-    pytest.param(["--channel", "general", "--exclude-channel", "general"], {}, {},
-                 ("both selected and excluded", "#general (C"), id="channel in and out"),
-    pytest.param(["--base-url", "{html}/api/"], {}, {},
-                 ("is not the Slack Web API", "HTML page", "--base-url"),
-                 id="base url answering an HTML page"),
+    pytest.param(
+        ["--start-date", "2999-01-01"],
+        {},
+        {},
+        ("start date 2999-01-01 is in the future", "--start-date"),
+        id="start date in the future",
+    ),
+    pytest.param(
+        ["--start-date", "1900-01-01"],
+        {},
+        {},
+        ("start date 1900-01-01 is before Slack existed", "--start-date"),
+        id="start date before Slack",
+    ),
+    pytest.param(
+        ["--channel", "announcements"],
+        {},
+        {},
+        ("none of the channels asked for can be read", "#announcements (C", "not a member"),
+        id="only a channel the bot is not in",
+    ),
+    pytest.param(
+        ["--channel", "general", "--exclude-channel", "general"],
+        {},
+        {},
+        ("both selected and excluded", "#general (C"),
+        id="channel in and out",
+    ),
+    pytest.param(
+        ["--base-url", "{html}/api/"],
+        {},
+        {},
+        ("is not the Slack Web API", "HTML page", "--base-url"),
+        id="base url answering an HTML page",
+    ),
     # issue 16: nan and inf are numbers to TOML and float(), not to a setting
-    pytest.param(["--time-scale", "nan"], {}, {},
-                 ("time_scale must be a finite number, got nan", "--time-scale"),
-                 id="time scale nan"),
-    pytest.param(["--lookback-days", "inf"], {}, {},
-                 ("lookback_days must be a finite number, got inf", "--lookback-days"),
-                 id="lookback days inf"),
-    pytest.param([], {}, {"config.toml": "[sources.slack]\ntime_scale = nan\n"},
-                 ("time_scale must be a finite number, got nan", "config.toml"),
-                 id="time scale nan in config.toml"),
+    pytest.param(
+        ["--time-scale", "nan"],
+        {},
+        {},
+        ("time_scale must be a finite number, got nan", "--time-scale"),
+        id="time scale nan",
+    ),
+    pytest.param(
+        ["--lookback-days", "inf"],
+        {},
+        {},
+        ("lookback_days must be a finite number, got inf", "--lookback-days"),
+        id="lookback days inf",
+    ),
+    pytest.param(
+        [],
+        {},
+        {"config.toml": "[sources.slack]\ntime_scale = nan\n"},
+        ("time_scale must be a finite number, got nan", "config.toml"),
+        id="time scale nan in config.toml",
+    ),
     pytest.param(["--end-date", "2024-13-45"], {}, {}, "not a date", id="impossible end date"),
     pytest.param(["--lookback-days", "-1"], {}, {}, "lookback days", id="negative lookback"),
-    pytest.param(["--exclude-channel", "no-such-channel"], {}, {}, "unknown channel",
-                 id="unknown excluded channel"),
+    pytest.param(
+        ["--exclude-channel", "no-such-channel"],
+        {},
+        {},
+        "unknown channel",
+        id="unknown excluded channel",
+    ),
     pytest.param(["--dataset", "my-data!"], {}, {}, "dataset name", id="bad dataset name"),
-    pytest.param(["--duckdb-path", "{home}/a-folder.duckdb"], {}, {}, "is a directory",
-                 id="duckdb path is a folder"),
-    pytest.param(["--duckdb-path", "{home}/slack.duckdb"], {}, {}, "same name as the dataset",
-                 id="duckdb file named like the dataset"),
-    pytest.param(["--base-url", "{host}:1/api/"], {}, {}, "must start with http",
-                 id="base url without scheme"),
-    pytest.param([], {"SOURCES__SLACK__SLICE_ROWS": "many"}, {}, "slice_rows",
-                 id="bad number in environment"),
-    pytest.param([], {}, {"config.toml": "[sources.slack]\nprofle = 'internal'\n"},
-                 "'profle' (did you mean 'profile'?)", id="misspelt key in config.toml"),
+    pytest.param(
+        ["--duckdb-path", "{home}/a-folder.duckdb"],
+        {},
+        {},
+        "is a directory",
+        id="duckdb path is a folder",
+    ),
+    pytest.param(
+        ["--duckdb-path", "{home}/slack.duckdb"],
+        {},
+        {},
+        "same name as the dataset",
+        id="duckdb file named like the dataset",
+    ),
+    pytest.param(
+        ["--base-url", "{host}:1/api/"],
+        {},
+        {},
+        "must start with http",
+        id="base url without scheme",
+    ),
+    pytest.param(
+        [], {"SOURCES__SLACK__SLICE_ROWS": "many"}, {}, "slice_rows", id="bad number in environment"
+    ),
+    pytest.param(
+        [],
+        {},
+        {"config.toml": "[sources.slack]\nprofle = 'internal'\n"},
+        "'profle' (did you mean 'profile'?)",
+        id="misspelt key in config.toml",
+    ),
     # issue 16: the file, the line and the cause (not a key the file never mentioned)
-    pytest.param([], {}, {"secrets.toml": "[sources.slack\naccess_token = = 'x'\n"},
-                 (".dlt/secrets.toml, line 1, column 15", "Expected ']'", "TOML syntax error"),
-                 id="corrupt secrets.toml"),
-    pytest.param([], {}, {"config.toml": "[sources.slack]\nprofile = 'internal'\nlimits = \n"},
-                 (".dlt/config.toml, line 3, column 10", "Invalid value"),
-                 id="corrupt config.toml"),
-    pytest.param(["--duckdb-path", "{home}/a-file/w.duckdb"], {}, {}, "a-file",
-                 id="duckdb folder is a file"),
-    pytest.param(["--duckdb-path", "{home}/not-duckdb.duckdb"], {}, {}, "not a DuckDB",
-                 id="duckdb path is not a database"),
-    pytest.param(["--base-url", "{url}/not-the-api/"], {}, {}, "base URL",
-                 id="base url of another web server"),
-    pytest.param(["--json", "{home}/no-such-folder/summary.json"], {}, {}, "no-such-folder",
-                 id="summary json in a missing folder"),
-    pytest.param(["--destination", "bigquery"], {}, {}, "credentials",
-                 id="bigquery without credentials"),
+    pytest.param(
+        [],
+        {},
+        {"secrets.toml": "[sources.slack\naccess_token = = 'x'\n"},
+        (".dlt/secrets.toml, line 1, column 15", "Expected ']'", "TOML syntax error"),
+        id="corrupt secrets.toml",
+    ),
+    pytest.param(
+        [],
+        {},
+        {"config.toml": "[sources.slack]\nprofile = 'internal'\nlimits = \n"},
+        (".dlt/config.toml, line 3, column 10", "Invalid value"),
+        id="corrupt config.toml",
+    ),
+    pytest.param(
+        ["--duckdb-path", "{home}/a-file/w.duckdb"], {}, {}, "a-file", id="duckdb folder is a file"
+    ),
+    pytest.param(
+        ["--duckdb-path", "{home}/not-duckdb.duckdb"],
+        {},
+        {},
+        "not a DuckDB",
+        id="duckdb path is not a database",
+    ),
+    pytest.param(
+        ["--base-url", "{url}/not-the-api/"],
+        {},
+        {},
+        "base URL",
+        id="base url of another web server",
+    ),
+    pytest.param(
+        ["--json", "{home}/no-such-folder/summary.json"],
+        {},
+        {},
+        "no-such-folder",
+        id="summary json in a missing folder",
+    ),
+    pytest.param(
+        ["--destination", "bigquery"], {}, {}, "credentials", id="bigquery without credentials"
+    ),
 ]
 
 
 @pytest.mark.parametrize("args,env,dot_dlt,needle", CASES)
-def test_mistake_is_one_line_exit_2_and_loses_nothing(loaded, html_url, tmp_path, args, env,
-                                                      dot_dlt, needle):
+def test_mistake_is_one_line_exit_2_and_loses_nothing(
+    loaded, html_url, tmp_path, args, env, dot_dlt, needle
+):
     sim, home = loaded
     host = sim.url.rsplit(":", 1)[0].replace("http://", "")
     args = [a.format(home=home, url=sim.url, host=host, html=html_url) for a in args]
@@ -170,7 +277,7 @@ def test_mistake_is_one_line_exit_2_and_loses_nothing(loaded, html_url, tmp_path
     base = load_args(sim, home / "w.duckdb", lookback_days=None)
     if "--base-url" in args:  # replace the simulator's URL
         i = base.index("--base-url")
-        del base[i:i + 2]
+        del base[i : i + 2]
     environment = cli_env(TOKEN, home / "pipes", {k: v for k, v in env.items() if v is not None})
     for key in [k for k, v in env.items() if v is None]:
         del environment[key]
@@ -187,8 +294,9 @@ def test_mistake_is_one_line_exit_2_and_loses_nothing(loaded, html_url, tmp_path
 def test_next_good_run_continues(loaded):
     sim, home = loaded
     sim.reset_stats()
-    proc = run_cli(load_args(sim, home / "w.duckdb", lookback_days=None), home,
-                   cli_env(TOKEN, home / "pipes"))
+    proc = run_cli(
+        load_args(sim, home / "w.duckdb", lookback_days=None), home, cli_env(TOKEN, home / "pipes")
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert_exact(Target(duckdb_path=str(home / "w.duckdb")), sim.workspace.truth())
     # incremental: no thread is fetched again

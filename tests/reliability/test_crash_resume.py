@@ -76,9 +76,14 @@ def test_sigkill_at_random_points_then_resume_is_exact(medium_sim, tmp_path, rec
     clean_dir.mkdir()
     sim.reset_stats()
     t0 = time.monotonic()
-    proc = run_cli(load_args(sim, clean_dir / "w.duckdb", "--json", str(clean_dir / "s.json"),
-                             lookback_days=None),
-                   clean_dir, cli_env(TOKEN, clean_dir / "pipelines", env_extra), timeout=600)
+    proc = run_cli(
+        load_args(
+            sim, clean_dir / "w.duckdb", "--json", str(clean_dir / "s.json"), lookback_days=None
+        ),
+        clean_dir,
+        cli_env(TOKEN, clean_dir / "pipelines", env_extra),
+        timeout=600,
+    )
     clean_wall = time.monotonic() - t0
     assert proc.returncode == 0, proc.stderr[-3000:]
     clean_requests = requests_total(sim)
@@ -97,22 +102,37 @@ def test_sigkill_at_random_points_then_resume_is_exact(medium_sim, tmp_path, rec
     for point in points:
         threshold = int(point * clean_requests)
         started = time.monotonic()
-        p = subprocess.Popen(cli_argv(load_args(sim, db, lookback_days=None)), cwd=work,
-                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                             text=True)
+        p = subprocess.Popen(
+            cli_argv(load_args(sim, db, lookback_days=None)),
+            cwd=work,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         while requests_total(sim) < threshold and p.poll() is None:
             time.sleep(0.01)
         assert p.poll() is None, (
-            f"run finished before its kill point {point}: {p.returncode} {p.stderr.read()}")
+            f"run finished before its kill point {point}: {p.returncode} {p.stderr.read()}"
+        )
         p.send_signal(signal.SIGKILL)
         p.wait(timeout=30)
         assert p.returncode == -signal.SIGKILL
-        kills.append({"point": point, "requests_at_kill": requests_total(sim),
-                      "wall_s": round(time.monotonic() - started, 1),
-                      "messages_committed": _messages_loaded(db)})
+        kills.append(
+            {
+                "point": point,
+                "requests_at_kill": requests_total(sim),
+                "wall_s": round(time.monotonic() - started, 1),
+                "messages_committed": _messages_loaded(db),
+            }
+        )
 
-    proc = run_cli(load_args(sim, db, "--json", str(work / "s.json"), lookback_days=None),
-                   work, env, timeout=600)
+    proc = run_cli(
+        load_args(sim, db, "--json", str(work / "s.json"), lookback_days=None),
+        work,
+        env,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     final_requests = requests_total(sim) - kills[-1]["requests_at_kill"]
     total = requests_total(sim)
@@ -121,10 +141,17 @@ def test_sigkill_at_random_points_then_resume_is_exact(medium_sim, tmp_path, rec
     assert_exact(Target(duckdb_path=str(db)), truth)
 
     ratio = total / clean_requests
-    report = {"clean_requests": clean_requests, "clean_wall_s": round(clean_wall, 1),
-              "clean_slices": n_slices, "kills": kills, "final_run_requests": final_requests,
-              "total_requests": total, "ratio_to_clean": round(ratio, 3),
-              "re_spent_fraction": round(ratio - 1, 3), "messages": len(truth.messages)}
+    report = {
+        "clean_requests": clean_requests,
+        "clean_wall_s": round(clean_wall, 1),
+        "clean_slices": n_slices,
+        "kills": kills,
+        "final_run_requests": final_requests,
+        "total_requests": total,
+        "ratio_to_clean": round(ratio, 3),
+        "re_spent_fraction": round(ratio - 1, 3),
+        "messages": len(truth.messages),
+    }
     print("crash/resume:", json.dumps(report))
     record_property("crash_resume", json.dumps(report))
 

@@ -19,20 +19,29 @@ LOOKBACK = 30.0  # generated history ends 2026-01-01: outside; messages posted n
 
 
 def _rows(target: Target, cid: str) -> dict[str, tuple]:
-    rows = query(target, "select ts, is_deleted, deleted_at, thread_ts from slack.messages "
-                         f"where channel_id = '{cid}'")
+    rows = query(
+        target,
+        "select ts, is_deleted, deleted_at, thread_ts from slack.messages "
+        f"where channel_id = '{cid}'",
+    )
     return {r[0]: r[1:] for r in rows}
 
 
 def _old_plain_message(target: Target, cid: str) -> str:
-    return query(target, "select ts from slack.messages where channel_id = "
-                         f"'{cid}' and not is_reply and coalesce(reply_count, 0) = 0 "
-                         "and subtype is null order by ts limit 1")[0][0]
+    return query(
+        target,
+        "select ts from slack.messages where channel_id = "
+        f"'{cid}' and not is_reply and coalesce(reply_count, 0) = 0 "
+        "and subtype is null order by ts limit 1",
+    )[0][0]
 
 
 def _old_reply(target: Target) -> tuple[str, str]:
-    return query(target, "select channel_id, ts from slack.messages where is_reply "
-                         "and subtype is null order by ts limit 1")[0]
+    return query(
+        target,
+        "select channel_id, ts from slack.messages where is_reply "
+        "and subtype is null order by ts limit 1",
+    )[0]
 
 
 @pytest.mark.parametrize("fast_path", [True, False], ids=["fast", "relational"])
@@ -58,8 +67,13 @@ def test_deletions_inside_lookback_are_marked_outside_are_not(target, fast_path)
         # deletions: three inside the lookback, two outside
         old_top = _old_plain_message(target, cid)
         old_reply_cid, old_reply = _old_reply(target)
-        for c, ts in ((cid, top1), (cid, reply_del), (cid, doomed), (cid, old_top),
-                      (old_reply_cid, old_reply)):
+        for c, ts in (
+            (cid, top1),
+            (cid, reply_del),
+            (cid, doomed),
+            (cid, old_top),
+            (old_reply_cid, old_reply),
+        ):
             ws.delete_message(c, ts)
         result = load(sim, target, lookback_days=LOOKBACK, fast_path=fast_path)
         truth = ws.truth()
@@ -81,8 +95,12 @@ def test_deletions_inside_lookback_are_marked_outside_are_not(target, fast_path)
         unexpected = {(old_reply_cid, old_reply), (cid, old_top)}
         assert check["messages"]["missing"] == 0 and check["messages"]["duplicates"] == 0
         assert check["messages"]["unexpected"] == len(unexpected), check["messages"]
-        alive = set(query(target, "select channel_id, ts from slack.messages "
-                                  "where not coalesce(is_deleted, false)"))
+        alive = set(
+            query(
+                target,
+                "select channel_id, ts from slack.messages where not coalesce(is_deleted, false)",
+            )
+        )
         assert alive - truth.messages == unexpected
         assert check["channels"]["ok"] and check["users"]["ok"] and check["members"]["ok"]
 
@@ -104,7 +122,10 @@ def test_wider_lookback_marks_replies_deleted_in_old_threads(target):
         cid, ts = _old_reply(target)
         ws.delete_message(cid, ts)
         load(sim, target, lookback_days=36500)
-        row = query(target, "select is_deleted, deleted_at from slack.messages "
-                            f"where channel_id = '{cid}' and ts = '{ts}'")
+        row = query(
+            target,
+            "select is_deleted, deleted_at from slack.messages "
+            f"where channel_id = '{cid}' and ts = '{ts}'",
+        )
     assert row == [(True, row[0][1])] and row[0][1] is not None, row
     assert_exact(target, ws.truth())

@@ -53,8 +53,9 @@ def _env(tmp: Path, **extra: str) -> dict[str, str]:
 def _run(sim: Any, tmp: Path, **extra: str) -> tuple[subprocess.CompletedProcess, int]:
     """One `slack-ingest run` (with the flaky destination hook); its simulator requests."""
     sim.reset_stats()
-    proc = run_cli(load_args(sim, tmp / "w.duckdb", lookback_days=None), tmp,
-                   _env(tmp, **extra), preload=FLAKY)
+    proc = run_cli(
+        load_args(sim, tmp / "w.duckdb", lookback_days=None), tmp, _env(tmp, **extra), preload=FLAKY
+    )
     return proc, requests_total(sim)
 
 
@@ -86,21 +87,33 @@ def outage(sim, tmp_path_factory):
         failed, n_failed = _run(sim, tmp, FLAKY_DESTINATION=mode)
         pending = _pending_packages(tmp)
         rerun, n_rerun = _run(sim, tmp)
-        runs[mode] = {"failed": failed, "n_failed": n_failed, "pending": pending,
-                      "rerun": rerun, "n_rerun": n_rerun, "tmp": tmp}
+        runs[mode] = {
+            "failed": failed,
+            "n_failed": n_failed,
+            "pending": pending,
+            "rerun": rerun,
+            "n_rerun": n_rerun,
+            "tmp": tmp,
+        }
     return runs
 
 
 def test_duckdb_locked_by_another_process(sim, tmp_path, clean_requests):
     db = tmp_path / "w.duckdb"
     holder = subprocess.Popen(
-        [sys.executable, "-c",
-         "import duckdb, sys\n"
-         f"con = duckdb.connect({str(db)!r})\n"
-         "con.execute('create table if not exists held (i int)')\n"
-         "print('locked', flush=True)\n"
-         "sys.stdin.read()\n"],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            "-c",
+            "import duckdb, sys\n"
+            f"con = duckdb.connect({str(db)!r})\n"
+            "con.execute('create table if not exists held (i int)')\n"
+            "print('locked', flush=True)\n"
+            "sys.stdin.read()\n",
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert holder.stdout.readline().strip() == "locked"
         proc, first = _run(sim, tmp_path)
@@ -121,8 +134,7 @@ def test_duckdb_locked_by_another_process(sim, tmp_path, clean_requests):
 
 
 @pytest.mark.parametrize("mode", ["connect", "job"])
-def test_destination_down_then_next_run_loads_the_kept_data(sim, outage, mode,
-                                                            clean_requests):
+def test_destination_down_then_next_run_loads_the_kept_data(sim, outage, mode, clean_requests):
     run = outage[mode]
     assert run["failed"].returncode == 1, run["failed"].stderr[-3000:]
     assert "the destination failed" in run["failed"].stderr
@@ -134,13 +146,17 @@ def test_destination_down_then_next_run_loads_the_kept_data(sim, outage, mode,
     assert run["n_rerun"] <= 0.25 * clean_requests, (run["n_rerun"], clean_requests)
 
 
-@pytest.mark.parametrize("mode,cause", [
-    ("connect", CONNECT_MESSAGE),
-    ("job", JOB_MESSAGE),
-])
+@pytest.mark.parametrize(
+    "mode,cause",
+    [
+        ("connect", CONNECT_MESSAGE),
+        ("job", JOB_MESSAGE),
+    ],
+)
 def test_destination_failure_is_one_clear_line(outage, mode, cause):
-    assert_one_line_failure(outage[mode]["failed"], 1, "the destination failed", cause,
-                            "kept", secrets=(TOKEN,))
+    assert_one_line_failure(
+        outage[mode]["failed"], 1, "the destination failed", cause, "kept", secrets=(TOKEN,)
+    )
 
 
 def test_warehouse_down_mid_run_resumes_from_committed_slices(sim, tmp_path, clean_requests):
@@ -150,10 +166,14 @@ def test_warehouse_down_mid_run_resumes_from_committed_slices(sim, tmp_path, cle
     extra = {**SLICED, "FLAKY_DESTINATION": "connect", "FLAKY_DESTINATION_WHILE": str(down)}
     env = _env(tmp_path, **extra)
     sim.reset_stats()
-    p = subprocess.Popen(cli_argv(load_args(sim, tmp_path / "w.duckdb", lookback_days=None),
-                                  FLAKY),
-                         cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                         text=True)
+    p = subprocess.Popen(
+        cli_argv(load_args(sim, tmp_path / "w.duckdb", lookback_days=None), FLAKY),
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     assert wait_for(lambda: _loaded_packages(tmp_path) >= 2 or p.poll() is not None, 300)
     down.touch()
     assert p.poll() is None, "the run finished before the warehouse went down"
@@ -177,13 +197,17 @@ def test_duckdb_out_of_memory_says_which_limit_and_the_rerun_loads_it(sim, tmp_p
     """A DuckDB memory limit too small for a slice even at 8x (256KB, up to 2MB): one line
     naming the setting to raise, exit 1, the extracted package kept; the rerun with the
     default limit loads it exactly."""
-    first = run_cli(load_args(sim, tmp_path / "w.duckdb", "--duckdb-memory-limit", "256KB",
-                              lookback_days=None), tmp_path, _env(tmp_path))
+    first = run_cli(
+        load_args(sim, tmp_path / "w.duckdb", "--duckdb-memory-limit", "256KB", lookback_days=None),
+        tmp_path,
+        _env(tmp_path),
+    )
     assert_one_line_failure(first, 1, "DuckDB ran out of memory", "duckdb_memory_limit")
     assert _pending_packages(tmp_path), "the extracted slice must be kept for the next run"
     sim.reset_stats()
-    second = run_cli(load_args(sim, tmp_path / "w.duckdb", lookback_days=None), tmp_path,
-                     _env(tmp_path))
+    second = run_cli(
+        load_args(sim, tmp_path / "w.duckdb", lookback_days=None), tmp_path, _env(tmp_path)
+    )
     assert second.returncode == 0, second.stderr[-3000:]
     assert _pending_packages(tmp_path) == []
     assert_exact(Target(duckdb_path=str(tmp_path / "w.duckdb")), sim.workspace.truth())
@@ -191,8 +215,11 @@ def test_duckdb_out_of_memory_says_which_limit_and_the_rerun_loads_it(sim, tmp_p
 
 @pytest.mark.parametrize("limit", ["lots", "64", "-1MB"])
 def test_bad_duckdb_memory_limit_is_a_user_mistake(sim, tmp_path, limit):
-    proc = run_cli(load_args(sim, tmp_path / "w.duckdb", "--duckdb-memory-limit", limit),
-                   tmp_path, _env(tmp_path))
+    proc = run_cli(
+        load_args(sim, tmp_path / "w.duckdb", "--duckdb-memory-limit", limit),
+        tmp_path,
+        _env(tmp_path),
+    )
     assert_one_line_failure(proc, 2, "duckdb_memory_limit", limit)
     assert not (tmp_path / "w.duckdb").exists()
 
@@ -201,9 +228,19 @@ def test_duckdb_out_of_memory_is_loaded_again_with_a_raised_limit(sim, tmp_path)
     """8 MB cannot hold a slice: the load runs out of memory, is loaded again at 16 MB and
     then 32 MB within the same run, and ends exact; the summary says what happened."""
     summary = tmp_path / "summary.json"
-    proc = run_cli(load_args(sim, tmp_path / "w.duckdb", "--duckdb-memory-limit", "8MB",
-                             "--json", str(summary), lookback_days=None),
-                   tmp_path, _env(tmp_path))
+    proc = run_cli(
+        load_args(
+            sim,
+            tmp_path / "w.duckdb",
+            "--duckdb-memory-limit",
+            "8MB",
+            "--json",
+            str(summary),
+            lookback_days=None,
+        ),
+        tmp_path,
+        _env(tmp_path),
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     notes = json.loads(summary.read_text())["progress"]["notes"]
     assert "DuckDB ran out of memory at 8MB: loading again at 16MB" in notes, notes

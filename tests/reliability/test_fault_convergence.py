@@ -57,9 +57,11 @@ def _keptmessage_count(line: str) -> int:
 
 
 def _run(sim, tmp: Path, extra: dict[str, str] | None = None):
-    return run_cli(load_args(sim, tmp / "w.duckdb", "--time-scale", str(TIME_SCALE),
-                             lookback_days=None),
-                   tmp, cli_env(TOKEN, tmp / "pipelines", extra))
+    return run_cli(
+        load_args(sim, tmp / "w.duckdb", "--time-scale", str(TIME_SCALE), lookback_days=None),
+        tmp,
+        cli_env(TOKEN, tmp / "pipelines", extra),
+    )
 
 
 def test_every_rerun_commits_something_and_reruns_converge(sim, tmp_path):
@@ -76,8 +78,9 @@ def test_every_rerun_commits_something_and_reruns_converge(sim, tmp_path):
             if proc.returncode == 0:
                 history.append((0, after, ""))
                 break
-            line = assert_one_line_failure(proc, 1, "Slack request failed", "rerun to continue",
-                                           secrets=(TOKEN,))
+            line = assert_one_line_failure(
+                proc, 1, "Slack request failed", "rerun to continue", secrets=(TOKEN,)
+            )
             history.append((1, after, line))
             if db.exists() and compare_with_truth(Target(duckdb_path=str(db)), truth)["ok"]:
                 break  # converged (this run gave up on a call after its data was complete)
@@ -94,16 +97,19 @@ def test_every_rerun_commits_something_and_reruns_converge(sim, tmp_path):
             assert 0 < _keptmessage_count(line) <= after, (line, after)
             # ... and it committed progress: more messages, or channels' checkpoints moved on
             # (rows past the last checkpoint were loaded before; this run got past them)
-            assert (after > before or states_after != states_before
-                    or after == truth.message_count()), (before, after, line)
+            assert (
+                after > before or states_after != states_before or after == truth.message_count()
+            ), (before, after, line)
         else:
             pytest.fail(f"not exact after {MAX_RUNS} runs: {history}")
     finally:
         sim.set_faults("")
     total = requests_total(sim)
     assert_exact(Target(duckdb_path=str(db)), truth)
-    print(f"short budget: {len(history)} run(s), messages after each "
-          f"{[h[1] for h in history]}, {total} requests in all")
+    print(
+        f"short budget: {len(history)} run(s), messages after each "
+        f"{[h[1] for h in history]}, {total} requests in all"
+    )
 
 
 def test_default_budget_rides_out_the_faults_in_one_run(sim, tmp_path):

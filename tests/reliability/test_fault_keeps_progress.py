@@ -29,8 +29,11 @@ from tests.reliability.support import (
 TOKEN = "xoxb-1617-keeps-progress"
 TIME_SCALE = 30.0
 #: Slices by time only (rows never end one here), and a short retry budget (0.5 s real).
-BY_TIME = {"SOURCES__SLACK__SLICE_SECONDS": "1", "SOURCES__SLACK__SLICE_ROWS": "100000000",
-           "SOURCES__SLACK__MAX_RETRY_WAIT_S": "15"}
+BY_TIME = {
+    "SOURCES__SLACK__SLICE_SECONDS": "1",
+    "SOURCES__SLACK__SLICE_ROWS": "100000000",
+    "SOURCES__SLACK__MAX_RETRY_WAIT_S": "15",
+}
 
 
 @pytest.fixture(scope="module")
@@ -41,10 +44,26 @@ def sim():
 
 
 def _start(sim, tmp: Path, extra: dict[str, str] | None = None) -> subprocess.Popen:
-    args = ["run", "--base-url", sim.base_url, "--profile", "internal", "--time-scale",
-            str(TIME_SCALE), "--duckdb-path", str(tmp / "w.duckdb"), "--quiet"]
-    return subprocess.Popen(cli_argv(args), cwd=tmp, env=cli_env(TOKEN, tmp / "pipelines", extra),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    args = [
+        "run",
+        "--base-url",
+        sim.base_url,
+        "--profile",
+        "internal",
+        "--time-scale",
+        str(TIME_SCALE),
+        "--duckdb-path",
+        str(tmp / "w.duckdb"),
+        "--quiet",
+    ]
+    return subprocess.Popen(
+        cli_argv(args),
+        cwd=tmp,
+        env=cli_env(TOKEN, tmp / "pipelines", extra),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def _finish(p: subprocess.Popen) -> subprocess.CompletedProcess:
@@ -62,8 +81,9 @@ def _loaded_packages(tmp: Path) -> int:
 
 def _kept(line: str, db: Path) -> tuple[int, int]:
     """(messages, channels) a line says were kept in `db`."""
-    match = re.search(r"kept ([\d,]+) messages and ([\d,]+) channel(?:'s|s') progress in (\S+);",
-                      line)
+    match = re.search(
+        r"kept ([\d,]+) messages and ([\d,]+) channel(?:'s|s') progress in (\S+);", line
+    )
     assert match, line
     assert match.group(3) == str(db), line
     return int(match.group(1).replace(",", "")), int(match.group(2).replace(",", ""))
@@ -87,8 +107,9 @@ def test_a_run_that_fails_keeps_its_time_slices_and_says_so(sim, tmp_path):
         proc = _finish(p)
     finally:
         sim.set_faults("")
-    line = assert_one_line_failure(proc, 1, "Slack request failed", "503", "rerun to continue",
-                                   secrets=(TOKEN,))
+    line = assert_one_line_failure(
+        proc, 1, "Slack request failed", "503", "rerun to continue", secrets=(TOKEN,)
+    )
     kept, channels = _kept(line, db)
     # what the line claims is in the file, including what was fetched since the last slice
     assert committed <= kept == message_count(db), (committed, kept, line)
@@ -103,8 +124,9 @@ def test_ctrl_c_before_anything_was_committed_says_nothing_was_kept(sim, tmp_pat
     assert p.poll() is None
     p.send_signal(signal.SIGINT)
     proc = _finish(p)
-    line = assert_one_line_failure(proc, 130, "interrupted: nothing was loaded by this run",
-                                   secrets=(TOKEN,))
+    line = assert_one_line_failure(
+        proc, 130, "interrupted: nothing was loaded by this run", secrets=(TOKEN,)
+    )
     assert "kept" not in line
     assert message_count(tmp_path / "w.duckdb") == 0
 
@@ -116,8 +138,9 @@ def test_ctrl_c_after_a_commit_says_what_was_kept(sim, tmp_path):
     assert p.poll() is None, "the run ended before a slice was committed by time"
     p.send_signal(signal.SIGINT)
     proc = _finish(p)
-    line = assert_one_line_failure(proc, 130, "interrupted: kept", "run again to continue",
-                                   secrets=(TOKEN,))
+    line = assert_one_line_failure(
+        proc, 130, "interrupted: kept", "run again to continue", secrets=(TOKEN,)
+    )
     kept, channels = _kept(line, db)
     # a load the signal cut short may have written rows it does not count as kept
     assert 0 < kept <= message_count(db) and channels > 0, (kept, line)

@@ -25,15 +25,30 @@ CASES = {
     "reset": ("reset=0.08", 1.0),
     "slow": (f"slow=0.05,slow_s={SLOW_S}", 1.0),
     "badjson": ("badjson=0.08", 1.0),
-    "ok_false": ("internal_error=0.02,fatal_error=0.02,service_unavailable=0.02,"
-                 "request_timeout=0.02", 1.0),
+    "ok_false": (
+        "internal_error=0.02,fatal_error=0.02,service_unavailable=0.02,request_timeout=0.02",
+        1.0,
+    ),
     "storm": ("storm=0.02", 60.0),
-    "all": ("http500=0.02,http502=0.02,http503=0.02,http504=0.02,reset=0.03,"
-            f"slow=0.02,slow_s={SLOW_S},badjson=0.03,internal_error=0.01,fatal_error=0.01,"
-            "service_unavailable=0.01,request_timeout=0.01,storm=0.01", 60.0),
+    "all": (
+        "http500=0.02,http502=0.02,http503=0.02,http504=0.02,reset=0.03,"
+        f"slow=0.02,slow_s={SLOW_S},badjson=0.03,internal_error=0.01,fatal_error=0.01,"
+        "service_unavailable=0.01,request_timeout=0.01,storm=0.01",
+        60.0,
+    ),
 }
-RETRIED = {"http500", "http502", "http503", "http504", "reset", "badjson", "internal_error",
-           "fatal_error", "service_unavailable", "request_timeout"}
+RETRIED = {
+    "http500",
+    "http502",
+    "http503",
+    "http504",
+    "reset",
+    "badjson",
+    "internal_error",
+    "fatal_error",
+    "service_unavailable",
+    "request_timeout",
+}
 
 
 def _kinds(spec: str) -> set[str]:
@@ -49,8 +64,9 @@ def small_ws_truth():
 def test_load_is_exact_under_faults(case, target, small_ws_truth, record_property):
     spec, time_scale = CASES[case]
     ws = Workspace.generate(size="small", seed=21)
-    with SimulatorThread(ws, profile="unlimited", time_scale=time_scale,
-                         faults=f"{spec},seed=5") as sim:
+    with SimulatorThread(
+        ws, profile="unlimited", time_scale=time_scale, faults=f"{spec},seed=5"
+    ) as sim:
         result = load(sim, target, time_scale=time_scale)
         stats = sim.stats()
     assert_exact(target, small_ws_truth)
@@ -60,8 +76,10 @@ def test_load_is_exact_under_faults(case, target, small_ws_truth, record_propert
     missing = {k for k in kinds if not served.get(k)}
     assert not missing, f"fault kinds never served: {missing} ({served})"
 
-    client = {k: sum(row.get(k, 0) for row in result.requests.values())
-              for k in ("requests", "retries", "errors", "n_429", "wait_network_s")}
+    client = {
+        k: sum(row.get(k, 0) for row in result.requests.values())
+        for k in ("requests", "retries", "errors", "n_429", "wait_network_s")
+    }
     injected_errors = sum(n for k, n in served.items() if k in RETRIED)
     # every injected failure cost the client one failed attempt and one retry
     assert client["errors"] >= injected_errors
@@ -74,7 +92,10 @@ def test_load_is_exact_under_faults(case, target, small_ws_truth, record_propert
         assert client["wait_network_s"] >= 0.9 * SLOW_S * served["slow"]
     # the client saw exactly what the server served
     assert client["requests"] == stats["totals"]["requests"]
-    record_property("faults", json.dumps({"case": case, "spec": spec, "served": served,
-                                          "client": client}))
-    print(f"faults {case}: served {served}, requests {stats['totals']['requests']}, "
-          f"429s {stats['totals']['n_429']}, client retries {client['retries']}")
+    record_property(
+        "faults", json.dumps({"case": case, "spec": spec, "served": served, "client": client})
+    )
+    print(
+        f"faults {case}: served {served}, requests {stats['totals']['requests']}, "
+        f"429s {stats['totals']['n_429']}, client retries {client['retries']}"
+    )

@@ -57,15 +57,21 @@ def clean_requests(sim, tmp_path_factory):
     return requests_total(sim)
 
 
-def _interrupt_then_resume(sim: Any, tmp: Path, interrupt: Callable[[Any], None],
-                           restore: Callable[[], None]) -> dict[str, Any]:
+def _interrupt_then_resume(
+    sim: Any, tmp: Path, interrupt: Callable[[Any], None], restore: Callable[[], None]
+) -> dict[str, Any]:
     """Start a run; once two slices are loaded, interrupt it; wait for it to stop; restore;
     rerun to completion."""
     db = tmp / "w.duckdb"
     sim.reset_stats()
-    p = subprocess.Popen(cli_argv(load_args(sim, db, lookback_days=None)), cwd=tmp,
-                         env=_env(tmp), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                         text=True)
+    p = subprocess.Popen(
+        cli_argv(load_args(sim, db, lookback_days=None)),
+        cwd=tmp,
+        env=_env(tmp),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert wait_for(lambda: _loaded_packages(tmp) >= 2 or p.poll() is not None, 300)
         assert p.poll() is None, "the run finished before it was interrupted"
@@ -78,8 +84,13 @@ def _interrupt_then_resume(sim: Any, tmp: Path, interrupt: Callable[[Any], None]
     first = requests_total(sim)
     sim.reset_stats()
     rerun = run_cli(load_args(sim, db, lookback_days=None), tmp, _env(tmp))
-    return {"interrupted": subprocess.CompletedProcess(p.args, p.returncode, out, err),
-            "first": first, "rerun": rerun, "n_rerun": requests_total(sim), "db": db}
+    return {
+        "interrupted": subprocess.CompletedProcess(p.args, p.returncode, out, err),
+        "first": first,
+        "rerun": rerun,
+        "n_rerun": requests_total(sim),
+        "db": db,
+    }
 
 
 def _assert_resumed(sim: Any, run: dict[str, Any], clean: int) -> None:
@@ -91,25 +102,30 @@ def _assert_resumed(sim: Any, run: dict[str, Any], clean: int) -> None:
 
 
 def test_slack_down_longer_than_retries(sim, tmp_path, clean_requests):
-    run = _interrupt_then_resume(sim, tmp_path, lambda p: sim.set_faults("http503=1"),
-                                 lambda: sim.set_faults(""))
-    assert_one_line_failure(run["interrupted"], 1, "Slack request failed", "503",
-                            "rerun to continue", secrets=(TOKEN,))
+    run = _interrupt_then_resume(
+        sim, tmp_path, lambda p: sim.set_faults("http503=1"), lambda: sim.set_faults("")
+    )
+    assert_one_line_failure(
+        run["interrupted"], 1, "Slack request failed", "503", "rerun to continue", secrets=(TOKEN,)
+    )
     _assert_resumed(sim, run, clean_requests)
 
 
 def test_token_revoked_mid_run(sim, tmp_path, clean_requests):
-    run = _interrupt_then_resume(sim, tmp_path, lambda p: sim.add_token(TOKEN, revoked=True),
-                                 lambda: sim.add_token(TOKEN))
-    assert_one_line_failure(run["interrupted"], 2, "rejected the token (token_revoked)",
-                            secrets=(TOKEN,))
+    run = _interrupt_then_resume(
+        sim, tmp_path, lambda p: sim.add_token(TOKEN, revoked=True), lambda: sim.add_token(TOKEN)
+    )
+    assert_one_line_failure(
+        run["interrupted"], 2, "rejected the token (token_revoked)", secrets=(TOKEN,)
+    )
     _assert_resumed(sim, run, clean_requests)
 
 
 @pytest.fixture(scope="module")
 def ctrl_c(sim, tmp_path_factory, clean_requests):
-    return _interrupt_then_resume(sim, tmp_path_factory.mktemp("ctrl-c"),
-                                  lambda p: p.send_signal(signal.SIGINT), lambda: None)
+    return _interrupt_then_resume(
+        sim, tmp_path_factory.mktemp("ctrl-c"), lambda p: p.send_signal(signal.SIGINT), lambda: None
+    )
 
 
 def test_ctrl_c_keeps_progress_and_resumes(sim, ctrl_c, clean_requests):
@@ -120,9 +136,12 @@ def test_ctrl_c_keeps_progress_and_resumes(sim, ctrl_c, clean_requests):
 
 def test_ctrl_c_while_loading_is_one_clear_line(sim, tmp_path):
     # one slice (default settings): the SIGINT comes from the first load job
-    proc = run_cli(load_args(sim, tmp_path / "w.duckdb", lookback_days=None), tmp_path,
-                   cli_env(TOKEN, tmp_path / "pipelines", {"FLAKY_DESTINATION": "sigint"}),
-                   preload="tests.reliability.flaky_destination")
+    proc = run_cli(
+        load_args(sim, tmp_path / "w.duckdb", lookback_days=None),
+        tmp_path,
+        cli_env(TOKEN, tmp_path / "pipelines", {"FLAKY_DESTINATION": "sigint"}),
+        preload="tests.reliability.flaky_destination",
+    )
     assert_one_line_failure(proc, 130, "interrupted", "kept", secrets=(TOKEN,))
 
 
@@ -147,8 +166,11 @@ def test_a_failed_run_leaves_no_fetcher_thread_behind(target, monkeypatch):
     with SimulatorThread(ws, profile="unlimited") as s:
         with pytest.raises(Exception, match="unreachable"):
             load(s, target, slice_rows=1500)
-    left = [t.name for t in threading.enumerate()
-            if t.ident not in before and t.name == "slack-ingest-fanout" and t.is_alive()]
+    left = [
+        t.name
+        for t in threading.enumerate()
+        if t.ident not in before and t.name == "slack-ingest-fanout" and t.is_alive()
+    ]
     assert not left, f"fetcher threads still running after the run failed: {left}"
 
 

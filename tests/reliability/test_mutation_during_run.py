@@ -15,8 +15,7 @@ from tests.reliability.support import assert_exact, requests_total, wait_for
 
 def test_mutations_while_loading_then_next_run_is_exact(target):
     ws = Workspace.generate(size="small", seed=61)
-    readable = sorted(c for c in ws.truth().readable_channel_ids
-                      if not ws.channel(c).is_archived)
+    readable = sorted(c for c in ws.truth().readable_channel_ids if not ws.channel(c).is_archived)
     # latency stretches the run so that the mutations land while it reads
     with SimulatorThread(ws, profile="unlimited", latency_ms=8) as sim:
         box: dict = {}
@@ -37,8 +36,11 @@ def test_mutations_while_loading_then_next_run_is_exact(target):
             cid = readable[i % len(readable)]
             top = ws.post_message(cid, text=f"posted during the run {i}")
             parent = ws.post_message(cid, text=f"new thread {i}")
-            posted += [(cid, top), (cid, parent),
-                       (cid, ws.add_reply(cid, parent, text="reply to a new thread"))]
+            posted += [
+                (cid, top),
+                (cid, parent),
+                (cid, ws.add_reply(cid, parent, text="reply to a new thread")),
+            ]
             if i % 3 == 2:
                 ws.delete_message(cid, parent)  # takes its reply with it
             ws.mutate(rng_seed=1000 + i, n=6)  # old threads, edits, deletes, channels
@@ -54,12 +56,18 @@ def test_mutations_while_loading_then_next_run_is_exact(target):
         second = load(sim, target)
         truth = ws.truth()
         assert_exact(target, truth)
-        alive = set(query(target, "select channel_id, ts from slack.messages "
-                                  "where not coalesce(is_deleted, false)"))
+        alive = set(
+            query(
+                target,
+                "select channel_id, ts from slack.messages where not coalesce(is_deleted, false)",
+            )
+        )
         assert {k for k in posted if k in truth.messages} <= alive
 
         third = load(sim, target)
     assert_exact(target, ws.truth())
     assert third.progress["replies"] == 0, "nothing changed: no thread is fetched again"
-    print(f"mutation rounds during the run: {rounds_during}; second run marked "
-          f"{second.marked_deleted} deleted rows")
+    print(
+        f"mutation rounds during the run: {rounds_during}; second run marked "
+        f"{second.marked_deleted} deleted rows"
+    )

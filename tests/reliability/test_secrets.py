@@ -67,8 +67,9 @@ def scan_duckdb(db: Path) -> tuple[list[str], int]:
     con = duckdb.connect(str(db), read_only=True)
     n = 0
     try:
-        tables = con.execute("select table_schema, table_name from information_schema.tables"
-                             ).fetchall()
+        tables = con.execute(
+            "select table_schema, table_name from information_schema.tables"
+        ).fetchall()
         for schema, table in tables:
             rows = con.execute(f'select * from "{schema}"."{table}"').fetchall()
             n += len(rows)
@@ -89,8 +90,12 @@ def scan_exception(exc: BaseException) -> list[str]:
         seen.add(id(e))
         found += hits(repr(e) + str(e), f"{type(e).__name__}")
         found += hits(repr(vars(e)), f"{type(e).__name__}.__dict__")
-        stack += [e.__cause__, e.__context__, getattr(e, "exception", None),
-                  *(getattr(e, "exceptions", ()) or ())]
+        stack += [
+            e.__cause__,
+            e.__context__,
+            getattr(e, "exception", None),
+            *(getattr(e, "exceptions", ()) or ()),
+        ]
     return found
 
 
@@ -111,15 +116,16 @@ def test_cli_runs_leave_the_token_nowhere(sim, tmp_path):
     found: list[str] = []
     runs = {
         # a full load, retries logged
-        "verbose load": (["--verbose", *load_args(sim, db, "--json", str(home / "s.json"))],
-                         env),
+        "verbose load": (["--verbose", *load_args(sim, db, "--json", str(home / "s.json"))], env),
         # the token as a flag (shell history is the user's problem; our files are ours)
         "token flag": (["--verbose", *load_args(sim, db, "--token", CANARY)], cli_env(None, pipes)),
         # a revoked token: the auth failure path
         "revoked": (["--verbose", *load_args(sim, db)], cli_env(REVOKED, pipes)),
         # debug mode prints the traceback of a failure
-        "debug traceback": (load_args(sim, db), cli_env(REVOKED, pipes,
-                                                        {"SLACK_INGEST_DEBUG": "1"})),
+        "debug traceback": (
+            load_args(sim, db),
+            cli_env(REVOKED, pipes, {"SLACK_INGEST_DEBUG": "1"}),
+        ),
     }
     for name, (args, e) in runs.items():
         proc = run_cli(args, home, e)
@@ -136,8 +142,11 @@ def test_cli_runs_leave_the_token_nowhere(sim, tmp_path):
     # Slack down for longer than the retries: the runtime failure path
     sim.set_faults("http503=1")
     try:
-        proc = run_cli(["--verbose", *load_args(sim, db)], home,
-                       {**env, "SOURCES__SLACK__MAX_RETRY_WAIT_S": "2"})  # not 10 minutes
+        proc = run_cli(
+            ["--verbose", *load_args(sim, db)],
+            home,
+            {**env, "SOURCES__SLACK__MAX_RETRY_WAIT_S": "2"},
+        )  # not 10 minutes
     finally:
         sim.set_faults(FAULTS)
     assert proc.returncode == 1 and "Slack request failed" in proc.stderr, proc.stderr[-2000:]
@@ -198,8 +207,10 @@ def test_the_scanners_find_a_planted_token(tmp_path):
     con.close()
     found, n = scan_tree(tmp_path)
     assert n == 3
-    assert {f.split(":")[0] for f in found} >= {str(tmp_path / "x.insert_values.gz"),
-                                                 str(tmp_path / "x.parquet")}
+    assert {f.split(":")[0] for f in found} >= {
+        str(tmp_path / "x.insert_values.gz"),
+        str(tmp_path / "x.parquet"),
+    }
     assert scan_duckdb(tmp_path / "x.duckdb")[0]
 
 
@@ -251,8 +262,9 @@ def test_flow_run_leaves_the_token_nowhere(prefect_server, sim, tmp_path, monkey
     caplog.set_level(logging.DEBUG)
     monkeypatch.setenv("SLACK_INGEST_SECRET_BLOCK", "no-such-block-in-tests")
     monkeypatch.setenv("SOURCES__SLACK__ACCESS_TOKEN", CANARY)
-    target = Target(duckdb_path=str(tmp_path / "flow.duckdb"),
-                    pipelines_dir=str(tmp_path / "pipelines"))
+    target = Target(
+        duckdb_path=str(tmp_path / "flow.duckdb"), pipelines_dir=str(tmp_path / "pipelines")
+    )
     summary = run_flow(sim, target, shards=2, profile="unlimited")
     assert_exact(target, sim.workspace.truth())
 

@@ -21,8 +21,12 @@ TOKEN = "xoxb-1616-truthful-exits"
 
 
 def test_connection_lost_mid_run_is_a_runtime_failure():
-    lost = SlackConnectionError("conversations.history", base_url="http://127.0.0.1:9/api/",
-                                attempts=6, last_error="Connection refused")
+    lost = SlackConnectionError(
+        "conversations.history",
+        base_url="http://127.0.0.1:9/api/",
+        attempts=6,
+        last_error="Connection refused",
+    )
     code, line = explain(lost)
     assert code == RUNTIME_FAILURE != USER_MISTAKE, line
     assert "rerun to continue" in line
@@ -35,13 +39,22 @@ def test_simulator_killed_mid_run_exits_1(tmp_path):
     # time scale 60 and a one-minute retry budget (Slack time): a second of retries
     args = load_args(sim, tmp_path / "w.duckdb", "--time-scale", "60")
     env = cli_env(TOKEN, tmp_path / "p", {"SOURCES__SLACK__MAX_RETRY_WAIT_S": "60"})
-    p = subprocess.Popen(cli_argv(args), cwd=tmp_path, env=env,
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    p = subprocess.Popen(
+        cli_argv(args),
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         # once the channels were listed (the checks before the run reached the API), the
         # server goes away: the clients the run opens next cannot connect
-        assert wait_for(lambda: "conversations.list" in sim.stats()["methods"]
-                        or p.poll() is not None, 60, interval=0.002)
+        assert wait_for(
+            lambda: "conversations.list" in sim.stats()["methods"] or p.poll() is not None,
+            60,
+            interval=0.002,
+        )
         assert p.poll() is None, "the run finished before the simulator was stopped"
     finally:
         sim.stop()
