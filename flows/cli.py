@@ -118,6 +118,19 @@ def _quiet_prefect(quiet: bool) -> None:
         os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 
 
+#: The columns of the per-shard table (`flows.artifacts.shard_rows` keys).
+SHARD_COLUMNS = (
+    "shard",
+    "channels",
+    "messages",
+    "replies",
+    "requests",
+    "429s",
+    "attempts",
+    "seconds",
+)
+
+
 def _print_summary(summary: dict[str, Any], json_path: Path | None) -> None:
     from rich.console import Console
     from rich.markup import escape
@@ -130,33 +143,10 @@ def _print_summary(summary: dict[str, Any], json_path: Path | None) -> None:
         title=f"slack-ingest flow: {summary.get('mode')}, {summary.get('wall_s', 0):.1f}s"
     )
     rows = shard_rows(summary.get("shards") or [])
-    for col in (
-        "shard",
-        "channels",
-        "messages",
-        "replies",
-        "requests",
-        "429s",
-        "attempts",
-        "seconds",
-    ):
+    for col in SHARD_COLUMNS:
         table.add_column(col, justify="left" if col == "shard" else "right")
     for r in rows:
-        table.add_row(
-            *(
-                str(r[c])
-                for c in (
-                    "shard",
-                    "channels",
-                    "messages",
-                    "replies",
-                    "requests",
-                    "429s",
-                    "attempts",
-                    "seconds",
-                )
-            )
-        )
+        table.add_row(*(str(r[c]) for c in SHARD_COLUMNS))
     console.print(table)
     skipped = summary.get("skipped") or {}
     console.print(

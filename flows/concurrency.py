@@ -102,16 +102,8 @@ def hold_writer(target: Target) -> Iterator[None]:
     if target.destination != "duckdb":
         yield
         return
-    from prefect.concurrency.sync import concurrency
-
     name = load_lock_name(target)
-    with concurrency(
-        name,
-        occupy=1,
-        strict=True,
-        lease_duration=LOCK_LEASE_S,
-        raise_on_lease_renewal_failure=False,
-    ):
+    with _server_lock(name):
         with _LOCAL_GUARD:
             _HELD[name] = _HELD.get(name, 0) + 1
         try:
@@ -127,20 +119,28 @@ def _held(name: str) -> Iterator[None]:
     asks the server (no polling among siblings: the handover is immediate); the global
     limit (taken here, or held for the whole run by `hold_writer`) serializes writers
     across processes and machines."""
-    from prefect.concurrency.sync import concurrency
-
     with _local_lock(name):
         if _holds(name):
             yield
             return
-        with concurrency(
-            name,
-            occupy=1,
-            strict=True,
-            lease_duration=LOCK_LEASE_S,
-            raise_on_lease_renewal_failure=False,
-        ):
+        with _server_lock(name):
             yield
+
+
+@contextmanager
+def _server_lock(name: str) -> Iterator[None]:
+    """The load lock's one slot on the Prefect server, leased (a crashed holder's lease
+    expires) and not failing a load step when a renewal is missed."""
+    from prefect.concurrency.sync import concurrency
+
+    with concurrency(
+        name,
+        occupy=1,
+        strict=True,
+        lease_duration=LOCK_LEASE_S,
+        raise_on_lease_renewal_failure=False,
+    ):
+        yield
 
 
 def load_lock(target: Target) -> Callable[[], AbstractContextManager[Any]] | None:

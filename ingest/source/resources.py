@@ -10,6 +10,7 @@ dlt would otherwise try to inject them from config.
 from __future__ import annotations
 
 import asyncio
+import inspect
 from collections.abc import Iterator
 from typing import Any, cast
 
@@ -24,7 +25,7 @@ from ingest.source.context import SlackContext
 from ingest.source.cursors import merge_states
 from ingest.source.fanout import HistoryFanout
 from ingest.source.progress import LoadProgress
-from ingest.source.settings import LoadSettings, check_token
+from ingest.source.settings import LoadSettings, check_token, clean_overrides, schema_fields
 from ingest.source.slices import MessageStream, write_slice
 
 # Relational path: lists one level down become child tables (messages__reactions, ...);
@@ -233,46 +234,41 @@ def start_history(
     )
 
 
-@dlt.source(name="slack", section="slack", max_table_nesting=MAX_TABLE_NESTING)
-def slack_source(
-    access_token: str = dlt.secrets.value,
-    base_url: str = "https://slack.com/api/",
-    profile: str = "internal",
-    time_scale: float = 1.0,
-    start_date: str | None = None,
-    end_date: str | None = None,
-    channels: list[str] | None = None,
-    exclude_channels: list[str] | None = None,
-    include_private: bool = True,
-    exclude_archived: bool = False,
-    auto_join: bool = False,
-    replies: bool = True,
-    lookback_days: float = 7.0,
-    max_concurrent_channels: int = 16,
-    max_in_flight: int = 32,
-    fast_path: bool = True,
-    limits: dict[str, Any] | None = None,
-) -> list[DltResource]:
-    """Slack workspace as a dlt source, configured from `[sources.slack]`."""
-    settings = LoadSettings.from_mapping(
-        {
-            "base_url": base_url,
-            "profile": profile,
-            "time_scale": time_scale,
-            "start_date": start_date,
-            "end_date": end_date,
-            "channels": channels,
-            "exclude_channels": exclude_channels,
-            "include_private": include_private,
-            "exclude_archived": exclude_archived,
-            "auto_join": auto_join,
-            "replies": replies,
-            "lookback_days": lookback_days,
-            "max_concurrent_channels": max_concurrent_channels,
-            "max_in_flight": max_in_flight,
-            "fast_path": fast_path,
-            "limits": limits or {},
-        }
-    )
-    ctx = SlackContext(check_token(access_token), settings, LoadProgress())
+def _source_signature() -> inspect.Signature:
+    """`slack_source`'s parameters, derived from the settings schema: the token (a dlt
+    secret), then every `LoadSettings` field as an optional config value (None = the
+    schema's default). dlt injects config by these parameters' names."""
+    params = [
+        inspect.Parameter(
+            "access_token",
+            inspect.Parameter.POSITIONAL_OR_KEYWORD,
+            default=dlt.secrets.value,
+            annotation=str,
+        )
+    ]
+    for f in schema_fields(LoadSettings):
+        params.append(
+            inspect.Parameter(
+                f.name,
+                inspect.Parameter.KEYWORD_ONLY,
+                default=None,
+                annotation=f.kind | None,
+            )
+        )
+    return inspect.Signature(params, return_annotation=list[DltResource])
+
+
+def _slack_source(access_token: str = dlt.secrets.value, **settings: Any) -> list[DltResource]:
+    """Slack workspace as a dlt source, configured from `[sources.slack]` (every
+    `LoadSettings` field; unset ones keep the schema's defaults)."""
+    loaded = LoadSettings.from_mapping(clean_overrides(settings))
+    ctx = SlackContext(check_token(access_token), loaded, LoadProgress())
     return slack_resources(ctx)
+
+
+# dlt reads a source's config parameters from `inspect.signature`, which honours
+# `__signature__`: the settings are declared once, in the schema.
+setattr(_slack_source, "__signature__", _source_signature())  # noqa: B010
+slack_source = dlt.source(name="slack", section="slack", max_table_nesting=MAX_TABLE_NESTING)(
+    _slack_source
+)
