@@ -11,6 +11,7 @@ import pytest
 
 from ingest.slack.limits import Budget
 from ingest.slack.pacing import (
+    AdaptivePolicy,
     AdaptiveRate,
     Bucket,
     Gcra,
@@ -116,7 +117,7 @@ def test_gcra_rejects_bad_configuration() -> None:
 
 
 def test_adaptive_rate_lowers_only_when_429s_keep_coming_after_a_block() -> None:
-    rate = AdaptiveRate(100.0, recover_every=3)
+    rate = AdaptiveRate(100.0, policy=AdaptivePolicy(recover_every=3))
     # first 429: block only (could be another user of the same app budget)
     assert rate.on_429(sent_at=0.0, previous_block_end=float("-inf")) is False
     assert rate.rate == 100.0
@@ -246,7 +247,7 @@ def test_bucket_429_blocks_everyone_and_allows_no_burst_after() -> None:
 
 
 def test_bucket_lowers_its_pace_with_the_adaptive_rate() -> None:
-    bucket, clock = make(100.0, 1, recover_every=3)
+    bucket, clock = make(100.0, 1, adaptive=AdaptivePolicy(recover_every=3))
     assert bucket.on_429(1.0, sent_at=clock()) is False
     block_end = bucket.blocked_until
     assert bucket.on_429(1.0, sent_at=block_end - 0.5) is False

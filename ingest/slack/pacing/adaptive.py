@@ -12,30 +12,31 @@ Not thread-safe on its own: the ``Bucket`` calls it under its lock.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
-__all__ = ["AdaptiveRate"]
+__all__ = ["AdaptivePolicy", "AdaptiveRate"]
 
 logger = logging.getLogger("ingest.slack")
+
+
+@dataclass(frozen=True)
+class AdaptivePolicy:
+    """How far the rate drops after a 429 that pacing caused, and how it recovers."""
+
+    decrease_factor: float = 0.8
+    floor_fraction: float = 0.25
+    recover_step: float = 0.05
+    recover_every: int = 20
 
 
 class AdaptiveRate:
     """The current rate for a table rate ``table`` (``None``: unlimited, never adapts)."""
 
     def __init__(
-        self,
-        table: float | None,
-        *,
-        name: str = "",
-        decrease_factor: float = 0.8,
-        floor_fraction: float = 0.25,
-        recover_step: float = 0.05,
-        recover_every: int = 20,
+        self, table: float | None, *, name: str = "", policy: AdaptivePolicy = AdaptivePolicy()
     ) -> None:
         self.name = name
-        self.decrease_factor = decrease_factor
-        self.floor_fraction = floor_fraction
-        self.recover_step = recover_step
-        self.recover_every = recover_every
+        self.policy = policy
         self.table = table
         self.rate = table
         self._had_429 = False
@@ -62,7 +63,9 @@ class AdaptiveRate:
             and sent_at >= previous_block_end
         ):
             # We obeyed the previous Retry-After and still got a 429: pacing is too fast.
-            new_rate = max(self.table * self.floor_fraction, self.rate * self.decrease_factor)
+            new_rate = max(
+                self.table * self.policy.floor_fraction, self.rate * self.policy.decrease_factor
+            )
             if new_rate < self.rate:
                 logger.warning(
                     "slack budget %s: 429 again after obeying Retry-After; "
@@ -83,10 +86,10 @@ class AdaptiveRate:
         if self.rate is None or self.table is None or self.rate >= self.table:
             return False
         self._successes_at_reduced += 1
-        if self._successes_at_reduced < self.recover_every:
+        if self._successes_at_reduced < self.policy.recover_every:
             return False
         self._successes_at_reduced = 0
-        self.rate = min(self.table, self.rate * (1.0 + self.recover_step))
+        self.rate = min(self.table, self.rate * (1.0 + self.policy.recover_step))
         self.n_increases += 1
         logger.info(
             "slack budget %s: rate raised to %.1f/min (table %.1f)",

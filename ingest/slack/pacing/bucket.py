@@ -33,7 +33,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ingest.slack.limits import Budget
-from ingest.slack.pacing.adaptive import AdaptiveRate
+from ingest.slack.pacing.adaptive import AdaptivePolicy, AdaptiveRate
 from ingest.slack.pacing.gate import InFlightGate
 from ingest.slack.pacing.gcra import Gcra
 
@@ -55,23 +55,13 @@ class Bucket:
         *,
         clock: Clock = time.monotonic,
         name: str = "",
-        decrease_factor: float = 0.8,
-        floor_fraction: float = 0.25,
-        recover_step: float = 0.05,
-        recover_every: int = 20,
+        adaptive: AdaptivePolicy = AdaptivePolicy(),
     ) -> None:
         _check(budget, time_scale)
         self.name = name
         self._clock = clock
         self._lock = threading.Lock()
-        self._adaptive = AdaptiveRate(
-            budget.rate_per_min,
-            name=name,
-            decrease_factor=decrease_factor,
-            floor_fraction=floor_fraction,
-            recover_step=recover_step,
-            recover_every=recover_every,
-        )
+        self._adaptive = AdaptiveRate(budget.rate_per_min, name=name, policy=adaptive)
         self._gcra = Gcra(1.0, budget.burst)  # interval set by _apply_locked
         self._gate = InFlightGate(None)
         self._blocked_until = -math.inf
