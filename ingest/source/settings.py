@@ -1,7 +1,7 @@
 """Validated load settings: everything a load needs besides the token, checked up front.
 
 Every user mistake found here raises `ConfigError` with a one-line message; the CLI turns
-it into exit code 2. Defaults match `.dlt/config.toml` (documented in docs/CONFIG.md).
+it into exit code 2. Defaults match `.dlt/config.toml` (each key documented inline there).
 
 The settings schema
 -------------------
@@ -14,6 +14,7 @@ schemas. Everything else is derived from them:
 - the CLI options of `slack-ingest run`, `flow run` and `flow serve`
   (`ingest.cli.options.with_setting_options` builds typer options from the fields);
 - the parameters of the `slack_pipeline` flow (`flows.pipeline`, a generated signature);
+- the dlt config parameters of `slack_source` (`ingest.source.resources`, likewise);
 - config resolution (`ingest.config.resolve`: the keys, their types and the unknown-key
   check come from the fields);
 - the flag named in an error line (`FLAGS`, below).
