@@ -20,6 +20,7 @@ from rich.console import Console
 from rich.live import Live
 
 from ingest.cli.guard import err, fail, guarded
+from ingest.cli.listen import listen_command
 from ingest.cli.options import JsonOpt, TokenOpt, pick, with_setting_options
 from ingest.cli.report import progress_panel, summary_tables
 from ingest.load.target import Target
@@ -205,6 +206,18 @@ def simulate(
     token: Annotated[
         str | None, typer.Option(help="Token the simulator accepts [default: generated]")
     ] = None,
+    app_token: Annotated[
+        str | None,
+        typer.Option(help="App-level token for Socket Mode (xapp-...) [default: generated]"),
+    ] = None,
+    socket_refresh: Annotated[
+        float | None,
+        typer.Option(
+            "--socket-refresh",
+            metavar="SECONDS",
+            help="Ask Socket Mode clients to reconnect every SECONDS [default: never]",
+        ),
+    ] = None,
 ) -> None:
     """Serve a simulated Slack workspace at http://HOST:PORT/api/<method> until interrupted."""
     from ingest.simulator.main import run_simulator_cli
@@ -220,6 +233,8 @@ def simulate(
             latency_ms=latency_ms,
             faults=faults,
             token=token,
+            app_token=app_token,
+            socket_refresh_s=socket_refresh,
         )
     )
 
@@ -239,3 +254,6 @@ def main() -> None:
     which adds the flow commands on top)."""
     sys.unraisablehook = _redeliver_swallowed_interrupt
     app()
+
+
+app.command("listen")(listen_command)

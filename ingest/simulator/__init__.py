@@ -8,9 +8,11 @@ from .faults import FAULT_KINDS, FaultSpec
 from .generate import SIZES
 from .ratelimit import METHOD_TIERS, PROFILES, TIER_RATES
 from .server import Simulator, SimulatorThread, serve_simulator
+from .socket import DEFAULT_APP_TOKEN, SocketMode
 from .workspace import DEFAULT_TOKEN, Truth, Workspace
 
 __all__ = [
+    "DEFAULT_APP_TOKEN",
     "DEFAULT_TOKEN",
     "FAULT_KINDS",
     "METHOD_TIERS",
@@ -21,6 +23,7 @@ __all__ = [
     "Simulator",
     "SimulatorConfigError",
     "SimulatorThread",
+    "SocketMode",
     "Truth",
     "Workspace",
     "serve_simulator",

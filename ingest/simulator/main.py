@@ -9,6 +9,7 @@ from .errors import SimulatorConfigError
 from .faults import FaultSpec
 from .ratelimit import check_profile
 from .server import serve_simulator
+from .socket import DEFAULT_APP_TOKEN
 from .workspace import DEFAULT_TOKEN, Workspace
 
 
@@ -22,15 +23,32 @@ def run_simulator_cli(
     latency_ms: float = 0.0,
     faults: str | None = None,
     token: str | None = None,
+    app_token: str | None = None,
+    socket_refresh_s: float | None = None,
 ) -> None:
-    """Generate the workspace and serve it; prints one line with the base URL and token.
+    """Generate the workspace and serve it; prints one line with the base URL, the bot
+    token and the app-level (Socket Mode) token.
 
     Bad input raises SimulatorConfigError (a ValueError) before anything is served.
     """
     check_profile(profile)
     spec = FaultSpec.parse(faults)
     ws = Workspace.generate(size, seed, token=token or DEFAULT_TOKEN)
-    asyncio.run(_serve(ws, host, port, profile, time_scale, latency_ms, spec))
+    if socket_refresh_s is not None and not socket_refresh_s > 0:
+        raise SimulatorConfigError(f"socket refresh must be > 0 seconds, got {socket_refresh_s!r}")
+    asyncio.run(
+        _serve(
+            ws,
+            host,
+            port,
+            profile,
+            time_scale,
+            latency_ms,
+            spec,
+            app_token or DEFAULT_APP_TOKEN,
+            socket_refresh_s,
+        )
+    )
 
 
 async def _serve(
@@ -41,6 +59,8 @@ async def _serve(
     time_scale: float,
     latency_ms: float,
     spec: FaultSpec,
+    app_token: str,
+    socket_refresh_s: float | None,
 ) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -55,12 +75,14 @@ async def _serve(
             time_scale=time_scale,
             latency_ms=latency_ms,
             faults=spec,
+            app_token=app_token,
+            socket_refresh_s=socket_refresh_s,
         ) as sim:
             s = ws.summary()
             print(
                 f"Slack simulator ({ws.size}, seed {ws.seed}, {s['channels']} channels, "
                 f"{s['messages']} messages, profile {profile}, time_scale {time_scale:g}) "
-                f"serving {sim.base_url} token {ws.token}",
+                f"serving {sim.base_url} token {ws.token} app-token {app_token}",
                 flush=True,
             )
             await stop.wait()

@@ -34,6 +34,12 @@ _C1, _C2 = 0xBF58476D1CE4E5B9, 0x94D049BB133111EB
 JOIN_FRAC = 0.025
 BOT_FRAC = 0.06
 EMPTY_TS = "0000000000.000000"
+_SYSTEM_TEXT = {
+    "channel_leave": "<@{user}> has left the channel",
+    "channel_name": '<@{user}> has renamed the channel from "{old}" to "{new}"',
+    "channel_archive": "<@{user}> archived the channel",
+    "channel_unarchive": "<@{user}> un-archived the channel",
+}
 
 
 class MessageModel:
@@ -239,10 +245,12 @@ class MessageModel:
         return parent is None or parent not in ch.deleted
 
     def is_join(self, ch: Channel, ref: Ref) -> bool:
+        """A system message (channel_join, and the channel_leave/name/archive/unarchive
+        messages of mutations): no replies, no edits, thread_not_found in replies."""
         if ref[0] == "t":
             return self.top_kind(ch, ref[1]) == "join"
         if ref[0] == "x":
-            return ch.extra[ref[1]].subtype == "channel_join"
+            return ch.extra[ref[1]].subtype is not None
         return False
 
     def gen_thread_n(self, ch: Channel, ref: Ref) -> int:
@@ -492,14 +500,20 @@ class MessageModel:
     def _render_extra(self, ch: Channel, rec: Extra) -> dict[str, Any]:
         if rec.subtype == "channel_join":
             return self._join(ch, rec.us, rec.user)
-        if rec.subtype == "channel_leave":
-            return {
+        if rec.subtype is not None:
+            msg: dict[str, Any] = {
                 "user": rec.user,
                 "type": "message",
-                "subtype": "channel_leave",
+                "subtype": rec.subtype,
                 "ts": ts_str(rec.us),
-                "text": f"<@{rec.user}> has left the channel",
+                "text": _SYSTEM_TEXT[rec.subtype].format(
+                    user=rec.user, old=rec.old_name, new=rec.new_name
+                ),
             }
+            if rec.subtype == "channel_name":
+                msg["old_name"] = rec.old_name
+                msg["name"] = rec.new_name
+            return msg
         d = Draw(mix_from(ch.hkey, rec.us, _BODY))
         msg = self._body(d, ch, rec.us, rec.user, rec.text)
         if rec.parent_us is not None:

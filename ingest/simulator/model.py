@@ -53,10 +53,20 @@ class User:
     color: str = "9f69e7"
     updated: int = 0
     title: str = ""
+    real_name_override: str | None = None  # set by Workspace.change_user
+    display_name_override: str | None = None
 
     @property
     def real_name(self) -> str:
+        if self.real_name_override is not None:
+            return self.real_name_override
         return f"{self.first_name} {self.last_name}".strip()
+
+    @property
+    def display_name(self) -> str:
+        if self.display_name_override is not None:
+            return self.display_name_override
+        return "" if self.is_bot else self.name.split(".")[0]
 
 
 @dataclass(slots=True, eq=False)
@@ -68,7 +78,9 @@ class Extra:
     text: str
     parent_us: int | None = None  # set for thread replies
     broadcast: bool = False
-    subtype: str | None = None  # "channel_join" for join messages
+    subtype: str | None = None  # channel_join/leave/name/archive/unarchive system messages
+    old_name: str = ""  # channel_name messages
+    new_name: str = ""
 
 
 @dataclass(slots=True, eq=False)
@@ -88,6 +100,7 @@ class Channel:
     authors: list[str]  # humans who post the generated messages (fixed at generation)
     topic: str = ""
     purpose: str = ""
+    previous_names: list[str] = field(default_factory=list)
     # generated messages: top-level i has sec in [start + i*gap, start + (i+1)*gap)
     n_top: int = 0
     start: int = 0
@@ -103,6 +116,7 @@ class Channel:
     extra: dict[int, Extra] = field(default_factory=dict)
     extra_hist: list[int] = field(default_factory=list)  # sorted ts of new top-level/broadcasts
     thread_extra: dict[int, list[int]] = field(default_factory=dict)  # parent ts -> new replies
+    # (each list ascending: replies always take the clock's "now")
     deleted: set[int] = field(default_factory=set)
     dirty_threads: set[int] = field(default_factory=set)  # parents with a deleted reply
     edits: dict[int, tuple[str, str, str]] = field(default_factory=dict)  # ts -> (text, ts, user)

@@ -23,8 +23,8 @@ def user_obj(u: User, team_id: str) -> dict[str, Any]:
         "skype": "",
         "real_name": u.real_name,
         "real_name_normalized": u.real_name,
-        "display_name": "" if u.is_bot else u.name.split(".")[0],
-        "display_name_normalized": "" if u.is_bot else u.name.split(".")[0],
+        "display_name": u.display_name,
+        "display_name_normalized": u.display_name,
         "status_text": "",
         "status_emoji": "",
         "status_emoji_display_info": [],
@@ -107,7 +107,7 @@ def channel_obj(ch: Channel, team_id: str) -> dict[str, Any]:
             "creator": ch.creator if ch.purpose else "",
             "last_set": ch.created if ch.purpose else 0,
         },
-        "previous_names": [],
+        "previous_names": list(ch.previous_names),
         "num_members": len(ch.members),
     }
 

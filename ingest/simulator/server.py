@@ -2,6 +2,9 @@
 
 Request pipeline for /api/<method>: stats -> latency -> 429 storm -> fault draw ->
 unknown method -> auth -> rate limit -> method. Faults never touch /_sim/*.
+apps.connections.open (app-level token only, no rate limit) and the Socket Mode
+WebSocket /_sim/socket are in `socket.py`. Every JSON answer carries
+`Content-Type: application/json; charset=utf-8`, as Slack's do.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from .api import ALL_SCOPES, Api, ApiError, TokenInfo
 from .errors import SimulatorConfigError
 from .faults import HTTP_FAULTS, OK_FALSE_FAULTS, FaultInjector, FaultSpec
 from .ratelimit import RateLimiter, check_profile, format_retry_after
+from .socket import DEFAULT_APP_TOKEN, DISABLED_ERROR, SocketMode, SocketModeDisabled
 from .stats import Stats
 from .workspace import MUTATION_OPS, Workspace
 
@@ -34,6 +38,8 @@ _REASONS = {
     504: "Gateway Timeout",
 }
 _JSON = "application/json"
+_JSON_CT = "application/json; charset=utf-8"
+CONNECTIONS_OPEN = "apps.connections.open"
 
 
 def _to_str(value: Any) -> str | None:
@@ -48,8 +54,17 @@ def _to_str(value: Any) -> str | None:
     return str(value)
 
 
+def _json_bytes(
+    payload: bytes, status: int = 200, headers: dict[str, str] | None = None
+) -> web.Response:
+    """A JSON answer with Slack's `Content-Type: application/json; charset=utf-8`."""
+    return web.Response(
+        body=payload, status=status, headers={**(headers or {}), "Content-Type": _JSON_CT}
+    )
+
+
 def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
-    return web.Response(body=orjson.dumps(body), status=status, content_type=_JSON, headers=headers)
+    return _json_bytes(orjson.dumps(body), status, headers)
 
 
 class Simulator:
@@ -64,6 +79,10 @@ class Simulator:
         latency_ms: float = 0.0,
         faults: str | FaultSpec | None = None,
         replies_parent_every_page: bool = True,
+        app_token: str = DEFAULT_APP_TOKEN,
+        ack_timeout_s: float = 3.0,
+        max_retries: int = 3,
+        socket_refresh_s: float | None = None,
     ) -> None:
         check_profile(profile)
         if not time_scale > 0:
@@ -78,17 +97,27 @@ class Simulator:
         self.limiter = RateLimiter(profile, self.time_scale)
         self._faults = FaultInjector(FaultSpec.parse(faults), self.time_scale)
         self._stats = Stats(self.time_scale)
+        self.socket = SocketMode(
+            workspace,
+            app_token=app_token,
+            ack_timeout_s=ack_timeout_s,
+            max_retries=max_retries,
+            refresh_s=socket_refresh_s,
+        )
         self.url = ""
         self.base_url = ""
         self.port = 0
 
     # ------------------------------------------------------------------ public API
     def stats(self, timeline: bool = False) -> dict[str, Any]:
-        """Same dict as GET /_sim/stats (thread-safe)."""
-        return self._stats.snapshot(timeline)
+        """Same dict as GET /_sim/stats (thread-safe); "socket" holds the Socket Mode counters."""
+        out = self._stats.snapshot(timeline)
+        out["socket"] = self.socket.stats()
+        return out
 
     def reset_stats(self) -> None:
         self._stats.reset()
+        self.socket.reset_stats()
 
     @property
     def faults(self) -> FaultSpec:
@@ -129,6 +158,10 @@ class Simulator:
         app.router.add_get("/_sim/truth", self._truth)
         app.router.add_post("/_sim/mutate", self._mutate)
         app.router.add_post("/_sim/faults", self._set_faults)
+        app.router.add_get("/_sim/socket", self.socket.handle)
+        app.router.add_post("/_sim/socket/drop", self._socket_drop)
+        app.router.add_post("/_sim/socket/disable", self._socket_disable)
+        app.router.add_post("/_sim/socket/enable", self._socket_enable)
         return app
 
     # ------------------------------------------------------------------ /api
@@ -182,8 +215,14 @@ class Simulator:
                 return early
         try:
             params, token = await self._read_params(request)
+            if method == CONNECTIONS_OPEN:
+                body = self._connections_open(request, token)
+                stats.finish(method, t, 200, items=1, fault=fault)
+                return _json(body)
             if method not in self.api.methods:
                 raise ApiError("unknown_method")
+            if token is not None and token == self.socket.app_token:
+                raise ApiError("not_allowed_token_type")
             info = self.api.authenticate(token)
             wait = self.limiter.check(method)
             if wait > 0:
@@ -195,9 +234,23 @@ class Simulator:
         payload = orjson.dumps(body)
         if fault == "badjson":
             stats.finish(method, t, 200, error=True, fault=fault)
-            return web.Response(body=payload[: max(1, len(payload) // 2)], content_type=_JSON)
+            return _json_bytes(payload[: max(1, len(payload) // 2)])
         stats.finish(method, t, 200, items=self.api.items_of(body), fault=fault)
-        return web.Response(body=payload, content_type=_JSON)
+        return _json_bytes(payload)
+
+    def _connections_open(self, request: web.Request, token: str | None) -> dict[str, Any]:
+        """apps.connections.open: the app-level token only; a single-use ws:// ticket URL."""
+        if not token:
+            raise ApiError("not_authed")
+        if token != self.socket.app_token:
+            if token in self.api.tokens:
+                raise ApiError("not_allowed_token_type")
+            raise ApiError("invalid_auth")
+        try:
+            ticket = self.socket.new_ticket()
+        except SocketModeDisabled:
+            raise ApiError(DISABLED_ERROR) from None
+        return {"ok": True, "url": f"ws://{request.host}/_sim/socket?ticket={ticket}"}
 
     async def _early_fault(
         self, request: web.Request, method: str, t: float, fault: str
@@ -276,6 +329,11 @@ class Simulator:
                 "messages": sorted(truth.messages),
                 "message_count": truth.message_count(),
                 "reply_count": truth.reply_count(),
+                "channel_names": truth.channel_names,
+                "archived": sorted(truth.archived),
+                "user_names": truth.user_names,
+                "edited": sorted([c, ts, text] for (c, ts), text in truth.edited.items()),
+                "deleted": sorted(truth.deleted),
             }
         )
 
@@ -301,6 +359,16 @@ class Simulator:
             return _json({"ok": False, "error": str(e)}, 400)
         return _json({"ok": True, "result": result})
 
+    async def _socket_drop(self, request: web.Request) -> web.Response:
+        return _json({"ok": True, "dropped": self.socket.drop()})
+
+    async def _socket_disable(self, request: web.Request) -> web.Response:
+        return _json({"ok": True, "disconnected": self.socket.disable()})
+
+    async def _socket_enable(self, request: web.Request) -> web.Response:
+        self.socket.enable()
+        return _json({"ok": True})
+
     async def _set_faults(self, request: web.Request) -> web.Response:
         try:
             data = await self._body_json(request)
@@ -321,6 +389,10 @@ async def serve_simulator(
     latency_ms: float = 0.0,
     faults: str | FaultSpec | None = None,
     replies_parent_every_page: bool = True,
+    app_token: str = DEFAULT_APP_TOKEN,
+    ack_timeout_s: float = 3.0,
+    max_retries: int = 3,
+    socket_refresh_s: float | None = None,
 ) -> AsyncIterator[Simulator]:
     """Serve the workspace in the current event loop; yields the running Simulator."""
     sim = Simulator(
@@ -330,6 +402,10 @@ async def serve_simulator(
         latency_ms=latency_ms,
         faults=faults,
         replies_parent_every_page=replies_parent_every_page,
+        app_token=app_token,
+        ack_timeout_s=ack_timeout_s,
+        max_retries=max_retries,
+        socket_refresh_s=socket_refresh_s,
     )
     runner = web.AppRunner(
         sim.make_app(), access_log=None, handle_signals=False, shutdown_timeout=0.5
@@ -347,8 +423,10 @@ async def serve_simulator(
         url_host = f"[{host}]" if ":" in host else host
         sim.url = f"http://{url_host}:{sim.port}"
         sim.base_url = sim.url + "/api/"
+        sim.socket.start(asyncio.get_running_loop())
         yield sim
     finally:
+        await sim.socket.close()
         await runner.cleanup()
 
 
@@ -440,3 +518,8 @@ class SimulatorThread:
 
     def add_token(self, token: str, **kwargs: Any) -> None:
         self.sim.add_token(token, **kwargs)
+
+    @property
+    def socket(self) -> SocketMode:
+        """Socket Mode controls (drop/disable/enable/stats are thread-safe)."""
+        return self.sim.socket

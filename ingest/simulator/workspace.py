@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import random
 import threading
 import time
 from array import array
-from collections.abc import Iterable, Iterator
+from bisect import insort
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from . import render
 from .errors import SimulatorConfigError
 from .generate import SIZES, _Ids, generate
 from .hashing import mix
@@ -19,13 +22,36 @@ from .model import HORIZON_US, US, Channel, Extra, User, parse_ts, ts_str
 from .textgen import text_length, text_slice
 
 DEFAULT_TOKEN = "xoxb-sim-0-local-simulator-token"
-MUTATION_OPS = ("post_message", "add_reply", "edit_message", "delete_message", "add_channel")
+MUTATION_OPS = (
+    "post_message",
+    "add_reply",
+    "edit_message",
+    "delete_message",
+    "add_channel",
+    "rename_channel",
+    "archive_channel",
+    "unarchive_channel",
+    "add_member",
+    "leave",
+    "change_user",
+    "add_user",
+)
+USER_FIELDS = ("real_name", "display_name", "title", "first_name", "last_name")
+_TITLES = ("Engineer", "Designer", "Product Manager", "Support", "Sales", "Data Scientist")
+Event = dict[str, Any]
 BROADCAST_PCT = 8  # percent of generated threads with one reply also sent to the channel
 
 
 @dataclass(frozen=True)
 class Truth:
-    """What a perfect loader using the workspace's default token would load."""
+    """What a perfect loader using the workspace's default token would load.
+
+    `channel_names` (visible channel id -> current name), `archived` (visible archived
+    channel ids), `user_names` (user id -> real_name), `edited` ((channel, ts) -> current
+    text of every live edited message of a readable channel) and `deleted` (keys of
+    readable channels' messages deleted since generation, replies of a deleted parent
+    included) do not take part in equality.
+    """
 
     team_id: str
     channel_ids: frozenset[str]
@@ -34,6 +60,11 @@ class Truth:
     members: frozenset[tuple[str, str]]
     messages: frozenset[tuple[str, str]]
     n_replies: int = field(default=0, compare=False)
+    channel_names: dict[str, str] = field(default_factory=dict, compare=False)
+    archived: frozenset[str] = field(default=frozenset(), compare=False)
+    user_names: dict[str, str] = field(default_factory=dict, compare=False)
+    edited: dict[tuple[str, str], str] = field(default_factory=dict, compare=False)
+    deleted: frozenset[tuple[str, str]] = field(default=frozenset(), compare=False)
 
     def message_count(self) -> int:
         return len(self.messages)
@@ -72,6 +103,7 @@ class Workspace(MessageModel):
         self._tcache = {}
         self._ids = _Ids(seed + 1_000_003)
         self._last_us = HORIZON_US
+        self._subs: list[Callable[[Event], None]] = []
         for ch in self.channels:
             ch.hkey = mix(seed, ch.idx)
             self._make_broadcasts(ch)
@@ -123,6 +155,14 @@ class Workspace(MessageModel):
                 parts.append(zip(itertools.repeat(ch.id), tops))
                 parts.append(zip(itertools.repeat(ch.id), replies))
                 n_replies += len(replies)
+            edited: dict[tuple[str, str], str] = {}
+            deleted: set[tuple[str, str]] = set()
+            for ch in readable:
+                for us, (text, _, _) in ch.edits.items():
+                    ref = self.resolve(ch, us)
+                    if ref is not None and self.is_live(ch, us, ref):
+                        edited[(ch.id, ts_str(us))] = text
+                deleted.update((ch.id, ts_str(us)) for us in self._deleted_us(ch))
             return Truth(
                 team_id=self.team_id,
                 channel_ids=frozenset(ch.id for ch in visible),
@@ -131,7 +171,26 @@ class Workspace(MessageModel):
                 members=frozenset((ch.id, m) for ch in readable for m in ch.members),
                 messages=frozenset(itertools.chain.from_iterable(parts)),
                 n_replies=n_replies,
+                channel_names={ch.id: ch.name for ch in visible},
+                archived=frozenset(ch.id for ch in visible if ch.is_archived),
+                user_names={u.id: u.real_name for u in self.users},
+                edited=edited,
+                deleted=frozenset(deleted),
             )
+
+    def _deleted_us(self, ch: Channel) -> set[int]:
+        """ts of ch's deleted messages, replies of deleted parents included (lock held)."""
+        out: set[int] = set()
+        for us in ch.deleted:
+            ref = self.resolve(ch, us)
+            if ref is None:
+                continue
+            out.add(us)
+            n = self.gen_thread_n(ch, ref)
+            if n:
+                out.update(self.all_reply_us(ch, ref[1], n, self.thread(ch, ref[1], n)))
+            out.update(ch.thread_extra.get(us, ()))
+        return out
 
     def iter_message_keys(self) -> Iterator[tuple[str, str]]:
         """(channel_id, ts) of truth().messages, lazily (one channel at a time under the lock)."""
@@ -201,22 +260,114 @@ class Workspace(MessageModel):
         h = mix(self.seed, salt, 0x7E47)
         return text_slice(h, text_length(((h >> 11) + 1) / 9007199254740992.0))
 
+    # ---------------------------------------------------------------- events
+    def subscribe(self, callback: Callable[[Event], None]) -> Callable[[], None]:
+        """Call `callback(event)` for every Events API event a mutation produces; returns
+        an unsubscribe function.
+
+        Events are filtered as Slack filters them for the app: message events and
+        member_* / group_* events only for conversations the bot is a member of;
+        public channel_* events, user_change and team_join always. Callbacks run
+        synchronously in the mutating thread *while the workspace lock is held* (so the
+        order they see is the mutation order); they must be quick and must not block.
+        """
+        with self.lock:
+            self._subs.append(callback)
+
+        def unsubscribe() -> None:
+            with self.lock, contextlib.suppress(ValueError):
+                self._subs.remove(callback)
+
+        return unsubscribe
+
+    def _wants(self, ch: Channel | None = None) -> bool:
+        """Would an event about ch (None: a workspace-wide event) reach a subscriber?"""
+        return bool(self._subs) and (ch is None or ch.is_member)
+
+    def _emit(self, event: Event, ch: Channel | None = None) -> None:
+        """Publish one event (lock held); ch: deliver only if the bot is a member of ch."""
+        if not self._wants(ch):
+            return
+        for cb in list(self._subs):
+            cb(event)
+
+    @staticmethod
+    def _ctype(ch: Channel) -> str:
+        return "group" if ch.is_private else "channel"
+
+    def _render_us(self, ch: Channel, us: int) -> dict[str, Any]:
+        ref = self.resolve(ch, us)
+        assert ref is not None
+        return self.render(ch, us, ref)
+
+    def _emit_message(self, ch: Channel, us: int) -> None:
+        """The message event of a new message (top-level, reply, broadcast, system)."""
+        if self._wants(ch):
+            m = self._render_us(ch, us)
+            ev = {**m, "channel": ch.id, "channel_type": self._ctype(ch), "event_ts": m["ts"]}
+            self._emit(ev, ch)
+
+    def _emit_changed(
+        self, ch: Channel, new: dict[str, Any], previous: dict[str, Any] | None
+    ) -> None:
+        if previous is None or not self._wants(ch):
+            return
+        now = ts_str(self._now_us())
+        self._emit(
+            {
+                "type": "message",
+                "subtype": "message_changed",
+                "hidden": True,
+                "channel": ch.id,
+                "channel_type": self._ctype(ch),
+                "ts": now,
+                "event_ts": now,
+                "message": new,
+                "previous_message": previous,
+            },
+            ch,
+        )
+
+    def _event_ts(self) -> str:
+        return ts_str(self._now_us()) if self._subs else ts_str(int(time.time() * US))
+
     def post_message(
         self,
         channel_id: str,
         text: str | None = None,
         user: str | None = None,
         thread_ts: str | None = None,
+        age_s: float | None = None,
     ) -> str:
-        """Post a top-level message (or a reply when thread_ts is given); returns its ts."""
+        """Post a top-level message (or a reply when thread_ts is given); returns its ts.
+
+        age_s backdates a top-level message that many seconds before now (its ts must
+        still be above every generated ts: ValueError otherwise).
+        """
         if thread_ts is not None:
+            if age_s is not None:
+                raise ValueError("age_s applies to top-level messages only")
             return self.add_reply(channel_id, thread_ts, text, user=user)
         with self.lock:
             ch = self._require(channel_id)
-            us = self._now_us()
+            us = -1
+            if age_s is not None:
+                if age_s < 0:
+                    raise ValueError(f"age_s must be >= 0, got {age_s!r}")
+                us = int(time.time() * US) - int(age_s * US)
+                while us in ch.extra:
+                    us -= 1
+                if us <= HORIZON_US:
+                    raise ValueError(
+                        f"age_s={age_s!r} reaches into the generated history "
+                        f"(ts must be above {ts_str(HORIZON_US)})"
+                    )
+            if us < 0 or us >= self._last_us:
+                us = self._now_us()
             author = user or ch.authors[us % len(ch.authors)]
             ch.extra[us] = Extra(us, author, text if text is not None else self._gen_text(us))
-            ch.extra_hist.append(us)
+            insort(ch.extra_hist, us)  # a plain append unless backdated
+            self._emit_message(ch, us)
             return ts_str(us)
 
     def add_reply(
@@ -240,7 +391,9 @@ class Workspace(MessageModel):
                 pus = parent
                 ref = self.resolve(ch, pus)  # type: ignore[assignment]
             if self.is_join(ch, ref):
-                raise ValueError(f"cannot_reply_to_message: {thread_ts} is a channel_join message")
+                kind = ch.extra[pus].subtype if ref[0] == "x" else "channel_join"
+                raise ValueError(f"cannot_reply_to_message: {thread_ts} is a {kind} message")
+            before = self.render(ch, pus, ref) if self._wants(ch) else None
             us = self._now_us()
             author = user or ch.authors[us % len(ch.authors)]
             ch.extra[us] = Extra(
@@ -249,6 +402,9 @@ class Workspace(MessageModel):
             ch.thread_extra.setdefault(pus, []).append(us)
             if broadcast:
                 ch.extra_hist.append(us)
+            self._emit_message(ch, us)
+            if before is not None:
+                self._emit_changed(ch, self.render(ch, pus, ref), before)
             return ts_str(us)
 
     def edit_message(self, channel_id: str, ts: str, text: str) -> None:
@@ -256,20 +412,45 @@ class Workspace(MessageModel):
         with self.lock:
             ch = self._require(channel_id)
             us, ref = self._live_ref(ch, ts)
+            before = self.render(ch, us, ref) if self._wants(ch) else None
             ch.edits[us] = (text, ts_str(self._now_us()), self.author_of(ch, ref))
+            if before is not None:
+                self._emit_changed(ch, self.render(ch, us, ref), before)
 
     def delete_message(self, channel_id: str, ts: str) -> None:
         """Delete a message; deleting a thread parent deletes its whole thread."""
         with self.lock:
             ch = self._require(channel_id)
             us, ref = self._live_ref(ch, ts)
-            ch.deleted.add(us)
+            wants = self._wants(ch)
+            before = self.render(ch, us, ref) if wants else None
             parent = self.parent_of(ch, ref)
+            pref = self.resolve(ch, parent) if parent is not None else None
+            pbefore = self.render(ch, parent, pref) if wants and parent and pref else None
+            ch.deleted.add(us)
             if parent is not None:
                 ch.dirty_threads.add(parent)
+            if before is not None:
+                now = ts_str(self._now_us())
+                self._emit(
+                    {
+                        "type": "message",
+                        "subtype": "message_deleted",
+                        "hidden": True,
+                        "channel": ch.id,
+                        "channel_type": self._ctype(ch),
+                        "ts": now,
+                        "deleted_ts": ts_str(us),
+                        "event_ts": now,
+                        "previous_message": before,
+                    },
+                    ch,
+                )
+            if pbefore is not None and parent is not None and pref is not None:
+                self._emit_changed(ch, self.render(ch, parent, pref), pbefore)
 
     def add_channel(self, name: str, *, is_private: bool = False, is_member: bool = True) -> str:
-        """Create an empty channel; returns its id."""
+        """Create an empty channel; returns its id (channel_created event if public)."""
         with self.lock:
             if any(c.name == name for c in self.channels):
                 raise ValueError(f"name_taken: {name}")
@@ -278,9 +459,12 @@ class Workspace(MessageModel):
             creator = humans[mix(self.seed, k) % len(humans)]
             members = [creator] + ([self.app_user.id] if is_member else [])
             now_s = self._now_us() // US
+            cid = self._ids.make("C", 6, k)
+            while cid in self.channels_by_id:
+                cid = self._ids.make("C", 6, k)
             ch = Channel(
                 idx=k,
-                id=self._ids.make("C", 6, k),
+                id=cid,
                 name=name,
                 is_private=is_private,
                 is_archived=False,
@@ -299,19 +483,63 @@ class Workspace(MessageModel):
             ch.hkey = mix(self.seed, k)
             self.channels.append(ch)
             self.channels_by_id[ch.id] = ch
+            if not is_private:
+                self._emit(
+                    {
+                        "type": "channel_created",
+                        "channel": {
+                            "id": ch.id,
+                            "name": name,
+                            "created": now_s,
+                            "creator": creator,
+                        },
+                        "event_ts": self._event_ts(),
+                    }
+                )
             return ch.id
+
+    def _system_message(
+        self, ch: Channel, user: str, subtype: str, old_name: str = "", new_name: str = ""
+    ) -> int:
+        us = self._now_us()
+        ch.extra[us] = Extra(us, user, "", subtype=subtype, old_name=old_name, new_name=new_name)
+        ch.extra_hist.append(us)
+        self._emit_message(ch, us)
+        return us
+
+    def _member_event(self, ch: Channel, user_id: str, kind: str) -> None:
+        self._emit(
+            {
+                "type": kind,
+                "user": user_id,
+                "channel": ch.id,
+                "channel_type": "G" if ch.is_private else "C",
+                "team": self.team_id,
+                "event_ts": self._event_ts(),
+            },
+            ch,
+        )
+
+    def _channel_event(self, ch: Channel, kind: str, **fields: Any) -> None:
+        """channel_<kind> (public: always delivered) or group_<kind> (private: members)."""
+        if ch.is_private:
+            self._emit({"type": f"group_{kind}", **fields, "event_ts": self._event_ts()}, ch)
+        else:
+            self._emit({"type": f"channel_{kind}", **fields, "event_ts": self._event_ts()})
 
     def leave(self, channel_id: str, user_id: str) -> None:
         """A member leaves the channel: conversations.members stops listing them and the
-        channel gets a channel_leave message, as in Slack."""
+        channel gets a channel_leave message, as in Slack. The bot leaving stops being a
+        member (the channel is no longer readable)."""
         with self.lock:
             ch = self._require(channel_id)
             if user_id not in ch.members:
                 raise ValueError(f"not_in_channel: {user_id}")
             ch.members.remove(user_id)
-            us = self._now_us()
-            ch.extra[us] = Extra(us, user_id, "", subtype="channel_leave")
-            ch.extra_hist.append(us)
+            self._system_message(ch, user_id, "channel_leave")
+            self._member_event(ch, user_id, "member_left_channel")
+            if user_id == self.app_user.id:
+                ch.is_member = False
 
     def join(self, channel_id: str) -> Channel:
         """The bot joins a public channel (conversations.join): member + a channel_join message."""
@@ -320,24 +548,155 @@ class Workspace(MessageModel):
             if not ch.is_member:
                 ch.is_member = True
                 ch.members.append(self.app_user.id)
-                us = self._now_us()
-                ch.extra[us] = Extra(us, self.app_user.id, "", subtype="channel_join")
-                ch.extra_hist.append(us)
+                self._system_message(ch, self.app_user.id, "channel_join")
+                self._member_event(ch, self.app_user.id, "member_joined_channel")
             return ch
 
+    def add_member(self, channel_id: str, user_id: str) -> None:
+        """A user joins the channel: listed by conversations.members, channel_join message."""
+        with self.lock:
+            ch = self._require(channel_id)
+            u = self.users_by_id.get(user_id)
+            if u is None:
+                raise ValueError(f"user_not_found: {user_id}")
+            if u.deleted:
+                raise ValueError(f"user_is_deleted: {user_id}")
+            if user_id in ch.members:
+                raise ValueError(f"already_in_channel: {user_id}")
+            if ch.is_archived:
+                raise ValueError(f"is_archived: {channel_id}")
+            if user_id == self.app_user.id:
+                self.join(channel_id)
+                return
+            ch.members.append(user_id)
+            self._system_message(ch, user_id, "channel_join")
+            self._member_event(ch, user_id, "member_joined_channel")
+
+    def rename_channel(self, channel_id: str, name: str, *, user: str | None = None) -> None:
+        """Rename (channel_name message, channel_rename / group_rename event)."""
+        with self.lock:
+            ch = self._require(channel_id)
+            if not name or any(c.name == name for c in self.channels if c is not ch):
+                raise ValueError(f"name_taken: {name!r}")
+            if name == ch.name:
+                return
+            old = ch.name
+            ch.previous_names.insert(0, old)
+            ch.name = name
+            self._system_message(ch, user or ch.creator, "channel_name", old, name)
+            self._channel_event(
+                ch, "rename", channel={"id": ch.id, "name": name, "created": ch.created}
+            )
+
+    def archive_channel(self, channel_id: str, *, user: str | None = None) -> None:
+        """Archive (channel_archive message, channel_archive / group_archive event)."""
+        with self.lock:
+            ch = self._require(channel_id)
+            if ch.is_archived:
+                raise ValueError(f"already_archived: {channel_id}")
+            if ch.is_general:
+                raise ValueError(f"cant_archive_general: {channel_id}")
+            uid = user or ch.creator
+            ch.is_archived = True
+            self._system_message(ch, uid, "channel_archive")
+            self._channel_event(ch, "archive", channel=ch.id, user=uid)
+
+    def unarchive_channel(self, channel_id: str, *, user: str | None = None) -> None:
+        """Unarchive (channel_unarchive message, channel_unarchive / group_unarchive event)."""
+        with self.lock:
+            ch = self._require(channel_id)
+            if not ch.is_archived:
+                raise ValueError(f"not_archived: {channel_id}")
+            uid = user or ch.creator
+            ch.is_archived = False
+            self._system_message(ch, uid, "channel_unarchive")
+            self._channel_event(ch, "unarchive", channel=ch.id, user=uid)
+
+    def change_user(self, user_id: str, **fields: str) -> None:
+        """Change profile fields (USER_FIELDS: real_name, display_name, title, first_name,
+        last_name); users.list/users.info show them; a user_change event follows."""
+        with self.lock:
+            u = self.users_by_id.get(user_id)
+            if u is None:
+                raise ValueError(f"user_not_found: {user_id}")
+            bad = [k for k in fields if k not in USER_FIELDS]
+            if bad or not fields:
+                raise ValueError(f"unknown user field(s) {bad}; expected {', '.join(USER_FIELDS)}")
+            for k, v in fields.items():
+                if not isinstance(v, str):
+                    raise ValueError(f"{k} must be a string")
+                if k == "real_name":
+                    u.real_name_override = v
+                elif k == "display_name":
+                    u.display_name_override = v
+                else:
+                    setattr(u, k, v)
+            u.updated = self._now_us() // US
+            self._emit(
+                {
+                    "type": "user_change",
+                    "user": render.user_obj(u, self.team_id),
+                    "cache_ts": u.updated,
+                    "event_ts": self._event_ts(),
+                }
+            )
+
+    def add_user(self, name: str, *, real_name: str | None = None) -> str:
+        """A new human user (users.list lists it; team_join event); returns its id."""
+        with self.lock:
+            if not name or any(u.name == name for u in self.users):
+                raise ValueError(f"name_taken: {name!r}")
+            k = len(self.users)
+            uid = self._ids.make("U", 7, k)
+            while uid in self.users_by_id:
+                uid = self._ids.make("U", 7, k)
+            parts = [p for p in name.replace("_", ".").split(".") if p] or [name]
+            u = User(
+                idx=k,
+                id=uid,
+                name=name,
+                first_name=parts[0].capitalize(),
+                last_name=" ".join(p.capitalize() for p in parts[1:]),
+                updated=self._now_us() // US,
+                real_name_override=real_name,
+            )
+            self.users.append(u)
+            self.users_by_id[uid] = u
+            self._emit(
+                {
+                    "type": "team_join",
+                    "user": render.user_obj(u, self.team_id),
+                    "event_ts": self._event_ts(),
+                }
+            )
+            return uid
+
     def mutate(
-        self, rng_seed: int, n: int = 20, *, old_thread_window_s: float | None = None
+        self,
+        rng_seed: int,
+        n: int = 20,
+        *,
+        old_thread_window_s: float | None = None,
+        any_age: bool = False,
     ) -> dict[str, int]:
         """Apply n random mutations (deterministic choices for rng_seed); returns counts per op.
 
         Replies go to existing threads. With old_thread_window_s, only threads whose parent
         is at most that many seconds older than the channel's newest message qualify
         (falling back to a plain message in that window, which then becomes a thread).
+
+        any_age=True draws from every op (MUTATION_OPS): replies to threads of any age,
+        edits and deletes of old messages and old replies, channel renames, archives,
+        unarchives, members joining and leaving (never the bot), user changes, new users
+        and channels. old_thread_window_s still bounds the replies if given.
         """
         rng = random.Random(mix(self.seed, rng_seed, 0x3D7A7E))
         counts = dict.fromkeys(MUTATION_OPS, 0)
         with self.lock:
             for _ in range(n):
+                if any_age:
+                    counts[self._mutate_any(rng, old_thread_window_s)] += 1
+                    continue
                 live = [c for c in self.channels if c.is_member and not c.is_archived]
                 ch = rng.choice(live)
                 r = rng.random()
@@ -373,6 +732,87 @@ class Workspace(MessageModel):
                     counts["add_channel"] += 1
         return counts
 
+    def _mutate_any(self, rng: random.Random, window_s: float | None) -> str:
+        """One mutation of the any_age mix (lock held); returns the op applied."""
+        live = [c for c in self.channels if c.is_member and not c.is_archived]
+        ch = rng.choice(live)
+        r = rng.random()
+        if not ch.authors and r < 0.70:
+            r = 0.99
+        if r < 0.22:
+            self.post_message(ch.id)
+            return "post_message"
+        if r < 0.42:
+            target = self._pick_thread(ch, rng, window_s)
+            if target is not None:
+                self.add_reply(ch.id, ts_str(target), broadcast=rng.random() < 0.05)
+                return "add_reply"
+        elif r < 0.70:
+            edit = r < 0.57
+            m = self._pick_message(ch, rng, parents_ok=edit or rng.random() < 0.2, reply_pct=0.5)
+            if m is not None and edit:
+                self.edit_message(ch.id, ts_str(m), self._gen_text(rng.getrandbits(48)))
+                return "edit_message"
+            if m is not None:
+                self.delete_message(ch.id, ts_str(m))
+                return "delete_message"
+        elif r < 0.74:
+            base = ch.name.split("--")[0]
+            k = 1
+            taken = {c.name for c in self.channels}
+            while f"{base}--{k}" in taken:
+                k += 1
+            self.rename_channel(ch.id, f"{base}--{k}")
+            return "rename_channel"
+        elif r < 0.77:
+            if len(live) > 3 and not ch.is_general:
+                self.archive_channel(ch.id)
+                return "archive_channel"
+        elif r < 0.80:
+            archived = [c for c in self.channels if c.is_member and c.is_archived]
+            if archived:
+                self.unarchive_channel(rng.choice(archived).id)
+                return "unarchive_channel"
+        elif r < 0.85:
+            outside = [
+                u.id
+                for u in self.users
+                if not u.is_bot and not u.deleted and u.id not in ch.members
+            ]
+            if outside:
+                self.add_member(ch.id, rng.choice(outside))
+                return "add_member"
+        elif r < 0.89:
+            inside = [
+                m for m in ch.members if m != self.app_user.id and not self.users_by_id[m].is_bot
+            ]
+            if len(inside) > 1:
+                self.leave(ch.id, rng.choice(inside))
+                return "leave"
+        elif r < 0.94:
+            humans = [u for u in self.users if not u.is_bot and not u.deleted]
+            u = rng.choice(humans)
+            which = rng.choice(("real_name", "display_name", "title"))
+            k = rng.randrange(1000)
+            value = {
+                "real_name": f"{u.first_name} {u.last_name} {k}",
+                "display_name": f"{u.name.split('.')[0]}{k}",
+                "title": f"{rng.choice(_TITLES)} {k}",
+            }[which]
+            self.change_user(u.id, **{which: value})
+            return "change_user"
+        elif r < 0.97:
+            k = len(self.users)
+            while any(u.name == f"new.user{k}" for u in self.users):
+                k += 1
+            self.add_user(f"new.user{k}")
+            return "add_user"
+        else:
+            self.add_channel(f"new-channel-{len(self.channels)}", is_private=rng.random() < 0.2)
+            return "add_channel"
+        self.post_message(ch.id)  # the chosen op had no target
+        return "post_message"
+
     def _newest_us(self, ch: Channel) -> int:
         newest = self.top_us(ch, ch.n_top - 1) if ch.n_top else 0
         if ch.extra:
@@ -396,11 +836,11 @@ class Workspace(MessageModel):
         return rng.choice(plain)[0] if plain else None
 
     def _pick_message(
-        self, ch: Channel, rng: random.Random, parents_ok: bool = False
+        self, ch: Channel, rng: random.Random, parents_ok: bool = False, reply_pct: float = 0.3
     ) -> int | None:
         """A random live message (top-level or reply), not a join message (nor a parent)."""
         for _ in range(20):
-            if ch.parents and rng.random() < 0.3:
+            if ch.parents and rng.random() < reply_pct:
                 k = rng.randrange(len(ch.parents))
                 p, nn = ch.parents[k], ch.nrep[k]
                 ref: Ref = ("r", p, rng.randrange(nn))

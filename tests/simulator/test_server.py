@@ -116,7 +116,8 @@ async def test_admin_truth_refuses_large(serve: Starter) -> None:
 def test_cli_entry_point_serves_until_sigterm(tmp_path: Path) -> None:
     code = (
         "from ingest.simulator.main import run_simulator_cli\n"
-        "run_simulator_cli(port=0, size='tiny', seed=3, token='xoxb-cli', time_scale=60)\n"
+        "run_simulator_cli(port=0, size='tiny', seed=3, token='xoxb-cli', time_scale=60,\n"
+        "                  app_token='xapp-cli', socket_refresh_s=30)\n"
     )
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.Popen(
@@ -129,6 +130,9 @@ def test_cli_entry_point_serves_until_sigterm(tmp_path: Path) -> None:
         base = next(w for w in line.split() if w.startswith("http://"))
         status, body = _get(base + "auth.test", "xoxb-cli")
         assert status == 200 and body["ok"]
+        assert "app-token xapp-cli" in line
+        status, body = _get(base + "apps.connections.open", "xapp-cli")
+        assert status == 200 and body["ok"] and "/_sim/socket?ticket=" in body["url"]
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=10) == 0
     finally:
@@ -146,6 +150,10 @@ def test_cli_entry_point_bad_input() -> None:
         run_simulator_cli(port=0, faults="boom=1")
     with pytest.raises(SimulatorConfigError, match="unknown profile"):
         run_simulator_cli(port=0, profile="vip")
+    with pytest.raises(SimulatorConfigError, match="socket refresh"):
+        run_simulator_cli(port=0, socket_refresh_s=0)
+    with pytest.raises(SimulatorConfigError, match="app_token must differ"):
+        run_simulator_cli(port=0, token="xoxb-same", app_token="xoxb-same")
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         s.listen()
