@@ -53,3 +53,23 @@ def get_token() -> str:
     if not token:
         token = resolve_token()
     return check_token(token)
+
+
+DEFAULT_APP_SECRET_BLOCK = "slack-app-token"
+APP_SECRET_BLOCK_ENV = "SLACK_INGEST_APP_SECRET_BLOCK"
+
+
+def get_app_token() -> str:
+    """The app-level token (Socket Mode) for the listener flow, from the same places as the
+    bot token: a Prefect Secret block (`SLACK_INGEST_APP_SECRET_BLOCK`, default
+    `slack-app-token`), else dlt's providers (`[sources.slack] app_token`,
+    `SOURCES__SLACK__APP_TOKEN`)."""
+    from ingest.config.resolve import resolve_app_token_with_origin
+    from ingest.source import check_app_token
+
+    name = os.environ.get(APP_SECRET_BLOCK_ENV, "").strip() or DEFAULT_APP_SECRET_BLOCK
+    token = _from_block(name)
+    origin = f"the Prefect Secret block {name!r}"
+    if not token:
+        token, origin = resolve_app_token_with_origin()
+    return check_app_token(token, origin)

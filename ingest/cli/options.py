@@ -38,7 +38,14 @@ JsonOpt = Annotated[
 #: Where a command's own options go among the settings' (`Setting.cli` positions), so
 #: `--help` lists them as it always has: --token first, --json before the DuckDB memory
 #: cap, --quiet last. Options not named here follow the settings.
-OWN_POSITIONS = {"cron": -2.0, "name": -1.0, "token": 0.0, "json_path": 17.0, "quiet": 99.0}
+OWN_POSITIONS = {
+    "cron": -2.0,
+    "name": -1.0,
+    "token": 0.0,
+    "app_token": 0.1,
+    "json_path": 17.0,
+    "quiet": 99.0,
+}
 #: The parameter of a decorated command that receives the settings given as flags.
 OVERRIDES = "overrides"
 

@@ -40,7 +40,9 @@ from ingest.source import ConfigError, LoadSettings, SchemaField, clean_override
 SOURCE_SECTION = "sources.slack"
 TARGET_SECTION = "slack_ingest"
 #: Keys `[sources.slack]` may hold: every LoadSettings field, and the token (secrets.toml).
-SOURCE_KEYS = frozenset({f.name for f in schema_fields(LoadSettings)} | {"access_token"})
+SOURCE_KEYS = frozenset(
+    {f.name for f in schema_fields(LoadSettings)} | {"access_token", "app_token"}
+)
 #: Sub-tables dlt itself reads there: `[sources.slack.slack]` (the `slack_source` function's
 #: own section) and one per resource (`[sources.slack.messages]`, ...).
 SOURCE_TABLES = frozenset({"slack", *ALL_RESOURCES})
@@ -70,31 +72,47 @@ def resolve_token(explicit: str | None = None) -> str | None:
     return resolve_token_with_origin(explicit)[0]
 
 
+APP_TOKEN_FLAG = "--app-token"
+APP_TOKEN_ENV = "SOURCES__SLACK__APP_TOKEN"
+
+
 def resolve_token_with_origin(explicit: str | None = None) -> tuple[str | None, str]:
     """The token and where it came from, in words for an error line: the --token flag,
     the environment variable, or the secrets file (first provider that has it, in dlt's
     order)."""
+    return _secret_with_origin("access_token", explicit, TOKEN_FLAG, TOKEN_ENV)
+
+
+def resolve_app_token_with_origin(explicit: str | None = None) -> tuple[str | None, str]:
+    """The app-level token (`xapp-`, Socket Mode) and where it came from: --app-token,
+    SOURCES__SLACK__APP_TOKEN, or `app_token` in [sources.slack] of .dlt/secrets.toml."""
+    return _secret_with_origin("app_token", explicit, APP_TOKEN_FLAG, APP_TOKEN_ENV)
+
+
+def _secret_with_origin(
+    key: str, explicit: str | None, flag: str, env: str
+) -> tuple[str | None, str]:
     if explicit:
-        return explicit, f"the {TOKEN_FLAG} flag"
+        return explicit, f"the {flag} flag"
     try:
         for provider in dlt.secrets.config_providers:
-            value = provider.get_value("access_token", Any, None, "sources", "slack")[0]
+            value = provider.get_value(key, Any, None, "sources", "slack")[0]
             if value is None:
                 continue
-            return str(value), _provider_origin(provider)
+            return str(value), _provider_origin(provider, key, env)
     except Exception as exc:
         raise _unreadable(exc, "dlt secrets") from None
     return None, "nowhere"
 
 
-def _provider_origin(provider: Any) -> str:
+def _provider_origin(provider: Any, key: str = "access_token", env: str = TOKEN_ENV) -> str:
     from dlt.common.configuration.providers.toml import SettingsTomlProvider
 
     if isinstance(provider, SettingsTomlProvider):
         where = ", ".join(os.path.normpath(p) for p in provider.present_locations)
-        return f"access_token in [{SOURCE_SECTION}] of {where or '.dlt/' + provider.name}"
+        return f"{key} in [{SOURCE_SECTION}] of {where or '.dlt/' + provider.name}"
     if type(provider).__name__ == "EnvironProvider":
-        return f"the {TOKEN_ENV} environment variable"
+        return f"the {env} environment variable"
     return f"the {provider.name} configuration provider"
 
 

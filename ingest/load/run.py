@@ -30,7 +30,9 @@ from ingest.load.destinations import (
     missing_credentials,
     raised_memory_limit,
 )
+from ingest.load.journal import Journal, open_changes
 from ingest.load.memory import trim_heap, tune_process_memory
+from ingest.load.rescan import known_threads
 from ingest.load.target import (
     DEFAULT_DATASET,
     DEFAULT_DUCKDB_PATH,
@@ -40,6 +42,7 @@ from ingest.load.target import (
     duckdb_file_missing,
 )
 from ingest.source import (
+    Changes,
     LoadProgress,
     LoadSettings,
     MessageStream,
@@ -204,6 +207,9 @@ class LoadResult:
     finished_pending: bool = False
     load_ids: list[str] = field(default_factory=list)
     marked_deleted: int = 0
+    #: the listener's captured changes this run applied (journal entries consumed, threads
+    #: re-read, deletions reported), and whether it was a rescan
+    changes: dict[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -215,6 +221,7 @@ class LoadResult:
             "finished_pending": self.finished_pending,
             "load_ids": self.load_ids,
             "marked_deleted": self.marked_deleted,
+            "changes": self.changes,
         }
 
 
@@ -244,6 +251,14 @@ class _Slices:
     load_ids: list[str] = field(default_factory=list)
     deleted: int = 0
     loading: bool = False
+    journal: Journal | None = None
+    consumed: int = 0
+
+    def consume(self, seqs: list[int]) -> None:
+        """Journal entries whose effect is loaded: consumed (exactly once across crashes:
+        a run that dies before this applies them again, idempotently)."""
+        if self.journal is not None and seqs:
+            self.consumed += self.journal.consume(seqs)
 
     def result(self, elapsed_s: float, finished_pending: bool) -> LoadResult:
         return LoadResult(
@@ -255,6 +270,7 @@ class _Slices:
             finished_pending=finished_pending,
             load_ids=self.load_ids,
             marked_deleted=self.deleted,
+            changes={"consumed": self.consumed} if self.journal is not None else {},
         )
 
 
@@ -295,6 +311,7 @@ def _load_slice(run: _Slices, source: Any, stream: MessageStream) -> None:
         )
         run.loading = False
         run.deleted += reconcile(run.pipeline, stream.take_reconciliations())
+    run.consume(stream.take_applied())
     run.load_ids.extend(info.loads_ids)
     rows = {k: int(v) for k, v in norm.row_counts.items() if not k.startswith("_dlt")}
     for k, v in rows.items():
@@ -318,6 +335,7 @@ def _load_slices(
     resumes near where it stopped. A failed fan-out ends its slice where it failed: that
     slice is loaded too, then the failure is raised (every rerun keeps something)."""
     include = resources
+    changes = _prepare_changes(run, ctx, settings, resources)
     if "messages" in include:
         start_history(run.pipeline, ctx, stream, channel_ids, seed_states)
     while True:
@@ -339,6 +357,38 @@ def _load_slices(
         include = ("messages",)
     if ctx.failures:  # a metadata resource gave up; everything else is loaded
         raise ctx.failures[0]
+    if changes is not None and "channels" in resources and channel_ids is None:
+        # Metadata events (renames, archiving, membership, users) are applied by reading
+        # channels, members and users in full, as every run does; and the changes of
+        # channels no run reads (not selected, or the bot is not in them) have nothing
+        # to apply them.
+        read = set(ctx.history_ids(None))
+        unread = [s for cid, ch in changes.channels.items() if cid not in read for s in ch.seqs]
+        run.consume(changes.metadata_seqs + unread)
+
+
+def _prepare_changes(
+    run: _Slices, ctx: SlackContext, settings: LoadSettings, resources: tuple[str, ...]
+) -> Changes | None:
+    """Hand the history fan-out what it needs beyond the cursors: the listener's captured
+    changes (if a journal exists) and, for a rescan, the threads the warehouse holds."""
+    changes: Changes | None = None
+    if "messages" in resources or "channels" in resources:
+        run.journal, changes = open_changes(run.target.journal_file())
+        if changes is not None and "messages" in resources:
+            ctx.changes = changes
+            if changes.entries:
+                s = changes.summary()
+                log_and_note(
+                    log,
+                    logging.INFO,
+                    f"applying {s['entries']:,} captured changes: {s['threads']:,} threads "
+                    f"to re-read, {s['deleted']:,} deletions in {s['channels']:,} channels",
+                    run.progress,
+                )
+    if settings.rescan and "messages" in resources:
+        ctx.known_threads = known_threads(run.pipeline)
+    return changes
 
 
 def run_load(
@@ -374,4 +424,6 @@ def run_load(
         raise
     finally:
         stream.close()
+        if run.journal is not None:
+            run.journal.close()
     return run.result(time.monotonic() - started, pending)

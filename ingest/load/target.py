@@ -18,7 +18,7 @@ from ingest.load.destinations import (
     make_destination,
     memory_size_bytes,
 )
-from ingest.source import ConfigError, setting
+from ingest.source import ALL_COMMANDS, ConfigError, setting
 
 DEFAULT_DUCKDB_PATH = "slack_ingest.duckdb"
 DEFAULT_DATASET = "slack"
@@ -34,6 +34,7 @@ class Target:
         flag="--destination",
         cli=2,
         flow=2,
+        commands=(*ALL_COMMANDS, "listen"),
         help="dlt destination: duckdb, bigquery, or any dlt destination name [default: duckdb]",
     )
     duckdb_path: str = setting(
@@ -41,6 +42,7 @@ class Target:
         flag="--duckdb-path",
         cli=3,
         flow=8,
+        commands=(*ALL_COMMANDS, "listen"),
         help="DuckDB file [default: slack_ingest.duckdb]",
     )
     dataset: str = setting(
@@ -48,6 +50,7 @@ class Target:
         flag="--dataset",
         cli=4,
         flow=9,
+        commands=(*ALL_COMMANDS, "listen"),
         help="Dataset (schema) name [default: slack]",
     )
     pipelines_dir: str | None = setting(None, flow=17)
@@ -59,6 +62,16 @@ class Target:
         help="DuckDB's memory cap for the load step, e.g. 32MB, 1GB, or 'default' (80% of "
         "RAM); raised 2x (up to 8x) when a load runs out of memory [default: 32MB]",
     )
+    journal_path: str | None = setting(
+        None,
+        flag="--journal",
+        cli=4.5,
+        flow=22,
+        commands=("run", "flow run", "flow serve", "listen"),
+        help="Change journal written by `slack-ingest listen` and applied by runs (SQLite) "
+        "[default: beside the DuckDB file, <file>.journal.sqlite; for other destinations "
+        "slack_ingest.<dataset>.journal.sqlite]",
+    )
     #: DuckDB's checkpoint compaction (vacuum: merging small or partly deleted row groups).
     #: `run_load` turns it off for an initial backfill (see `initial_backfill`).
     duckdb_compaction: bool = True
@@ -67,6 +80,15 @@ class Target:
         if self.destination == "duckdb":
             return str(Path(self.duckdb_path).expanduser().resolve())
         return self.destination
+
+    def journal_file(self) -> Path:
+        """The change journal's path (`journal_path`, else derived from where it loads)."""
+        if self.journal_path:
+            return Path(self.journal_path).expanduser()
+        if self.destination == "duckdb":
+            db = Path(self.duckdb_path).expanduser()
+            return db.with_name(db.stem + ".journal.sqlite")
+        return Path(f"slack_ingest.{self.dataset}.journal.sqlite")
 
     def pipeline_name(self, shard: str | None = None) -> str:
         key = f"{self.destination}|{self.location()}|{self.dataset}"

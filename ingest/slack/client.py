@@ -420,6 +420,17 @@ class AsyncSlackClient:
             else:
                 reached = reached or decision.reached
                 await self._back_off(method, decision, state, attempt, reached)
+                smaller = step_down(params, decision.code)
+                if smaller is not None:  # a big page timed out: ask for a smaller one
+                    logger.info(
+                        "%s: %s with limit %s; retrying with limit %s",
+                        method,
+                        decision.code,
+                        params["limit"],
+                        smaller["limit"],
+                    )
+                    params = smaller
+                    form = _encode_params(params)
 
     def _succeeded(self, method: str, bucket: Bucket, data: dict[str, Any]) -> dict[str, Any]:
         bucket.on_success()
@@ -506,3 +517,23 @@ def _limits(
     if profile is not None or time_scale is not None or overrides is not None:
         raise ValueError("pass either limits= or profile=/time_scale=/overrides=, not both")
     return limits
+
+
+#: Failures that a smaller page may avoid: the request timed out (ours, Slack's, a gateway's).
+STEP_DOWN_CODES = frozenset({"timeout", "request_timeout", "http_504", "http_503"})
+#: A page never steps down below this `limit` (Slack's recommended size).
+STEP_DOWN_FLOOR = 200
+
+
+def step_down(params: Mapping[str, Any], code: str) -> dict[str, Any] | None:
+    """`params` with half the page `limit` (not below STEP_DOWN_FLOOR) after a timeout of a
+    page bigger than the floor; None when there is nothing to step down."""
+    if code not in STEP_DOWN_CODES:
+        return None
+    try:
+        limit = int(params.get("limit") or 0)
+    except (TypeError, ValueError):
+        return None
+    if limit <= STEP_DOWN_FLOOR:
+        return None
+    return {**params, "limit": str(max(STEP_DOWN_FLOOR, limit // 2))}

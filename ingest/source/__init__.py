@@ -14,10 +14,12 @@ resources (the dlt source), slices (the messages resource's slices), reconcile
 
 from ingest.source import logfilter
 from ingest.source.arrow import COLUMN_HINTS, message_to_row, messages_to_arrow
+from ingest.source.changes import METADATA_EVENTS, Changes, ChannelChanges, changes_from
 from ingest.source.connect import client_for, run_async
 from ingest.source.context import SlackContext
 from ingest.source.cursors import merge_states
 from ingest.source.events import (
+    ChangesApplied,
     ChannelDone,
     ChannelSkipped,
     Checkpoint,
@@ -26,6 +28,7 @@ from ingest.source.events import (
     Failed,
     Fetched,
     Idle,
+    MarkDeleted,
     Received,
     Reconcile,
     Rows,
@@ -43,11 +46,14 @@ from ingest.source.resources import (
 )
 from ingest.source.selection import ChannelPlan, plan_from_list
 from ingest.source.settings import (
+    ALL_COMMANDS,
     FLAGS,
+    WITH_LISTEN,
     ConfigError,
     LoadSettings,
     SchemaField,
     Setting,
+    check_app_token,
     check_token,
     clean_overrides,
     format_ts,
@@ -62,6 +68,15 @@ from ingest.source.slices import MessageStream
 logfilter.install()
 
 __all__ = [
+    "ALL_COMMANDS",
+    "METADATA_EVENTS",
+    "WITH_LISTEN",
+    "Changes",
+    "ChangesApplied",
+    "ChannelChanges",
+    "MarkDeleted",
+    "changes_from",
+    "check_app_token",
     "FLAGS",
     "SchemaField",
     "Setting",

@@ -14,6 +14,7 @@ from typing import Any
 
 from ingest.slack import AsyncSlackClient, SlackRetryExhaustedError
 from ingest.source.arrow import is_reply
+from ingest.source.changes import ChannelChanges
 from ingest.source.cursors import (
     ChannelState,
     ThreadFetch,
@@ -25,10 +26,20 @@ from ingest.source.cursors import (
     plan_thread,
     plan_windows,
 )
-from ingest.source.events import ChannelDone, Checkpoint, Reconcile, Rows
+from ingest.source.events import (
+    ChangesApplied,
+    ChannelDone,
+    Checkpoint,
+    MarkDeleted,
+    Reconcile,
+    Rows,
+)
 from ingest.source.progress import LoadProgress
 from ingest.source.settings import LoadSettings, ts_to_micros
-from ingest.source.threads import ChannelThreads, Emit, thread_replies
+from ingest.source.threads import ChannelThreads, Emit, refresh_thread, thread_replies
+
+#: `limit` of a rescan's history pages: the largest Slack serves (fewest requests).
+RESCAN_PAGE = 999
 
 #: (ts, replies task of the thread it starts, if any) of a message read since a checkpoint
 Mark = tuple[str, asyncio.Task[None] | None]
@@ -52,6 +63,9 @@ class FanoutShared:
     lookback_micros: int
     # True once a call ran out of retries: channels stop at their next checkpoint.
     draining: Callable[[], bool]
+    #: A rescan: per channel, parent ts -> [newest reply ts, replies] as the warehouse
+    #: holds them (None: not a rescan).
+    known_threads: dict[str, dict[str, list[Any]]] | None = None
 
 
 @dataclass
@@ -80,6 +94,7 @@ class ChannelReader:
     shared: FanoutShared
     cid: str
     saved: dict[str, Any] | None
+    changes: ChannelChanges | None = None
     counts: dict[str, int] = field(
         default_factory=lambda: {"messages": 0, "replies": 0, "threads": 0}
     )
@@ -92,8 +107,12 @@ class ChannelReader:
         self.running = ChannelState(
             cursor=self.state.cursor, from_ts=self.state.from_ts, threads=self.state.threads
         )
+        # A rescan re-reads every window down to what is held (its deletions are
+        # reconciled); threads are still tracked in the state for the lookback only.
+        self.known = None if sh.known_threads is None else sh.known_threads.get(self.cid, {})
+        window_lookback = sh.now_micros if s.rescan else sh.lookback_micros
         self.windows = plan_windows(
-            self.state, s.oldest_ts, s.latest_ts, sh.now_micros, sh.lookback_micros
+            self.state, s.oldest_ts, s.latest_ts, sh.now_micros, window_lookback
         )
         self.floor = sh.now_micros - sh.lookback_micros
         self.max_ts: str | None = None
@@ -133,6 +152,7 @@ class ChannelReader:
         self.me = asyncio.current_task()
         try:
             try:
+                await self._apply_changes()
                 await self._read_windows()
             except asyncio.CancelledError:
                 if not self.failed or self.me is None:
@@ -157,6 +177,34 @@ class ChannelReader:
         sh.progress.channel_done(self.cid, self.counts)
         await sh.emit(ChannelDone(self.cid, new_state.to_dict(), self.counts))
 
+    # -- captured changes ----------------------------------------------------------------
+    async def _apply_changes(self) -> None:
+        """Re-read the threads and messages the listener saw change (one replies call
+        each), mark the deletions it saw, then hand over `ChangesApplied`. A channel read
+        for the first time needs none of it: its whole history is read now."""
+        ch = self.changes
+        if ch is None:
+            return
+        if self.state.cursor is not None:
+            if ch.deleted:
+                await self.shared.emit(MarkDeleted(self.cid, sorted(ch.deleted)))
+            async with asyncio.TaskGroup() as tg:
+                for root in ch.refresh():
+                    tg.create_task(self._refresh(root))
+        await self.shared.emit(ChangesApplied(self.cid, list(ch.seqs)))
+
+    async def _refresh(self, root: str) -> None:
+        async with self.shared.replies_gate:
+            parent = await refresh_thread(self.threads, root)
+        if parent is None or not is_thread_parent(parent):
+            return
+        entry = [parent.get("latest_reply"), parent.get("reply_count")]
+        # the history re-read of the lookback (or a rescan) then finds it unchanged
+        if ts_to_micros(root) >= self.floor:
+            self.state.threads[root] = entry
+        if self.known is not None:
+            self.known[root] = entry
+
     # -- windows and pages ---------------------------------------------------------------
     async def _read_windows(self) -> None:
         for window in self.windows:
@@ -174,8 +222,11 @@ class ChannelReader:
         # vanished (deleted in Slack) can be marked after the load.
         recheck_hi = _recheck_top(self.state, window)
         scan = _WindowScan(recheck_hi, [] if recheck_hi is not None else None)
+        params = window.params()
+        if s.rescan:
+            params["limit"] = str(RESCAN_PAGE)
         async for page in self.shared.client.paginate(
-            "conversations.history", channel=self.cid, **window.params()
+            "conversations.history", channel=self.cid, **params
         ):
             await self._read_page(page.get("messages") or [], scan)
             if self.contiguous and s.checkpoint_pages and scan.pages % s.checkpoint_pages == 0:
@@ -211,7 +262,7 @@ class ChannelReader:
         # it, stays the size of the lookback).
         if msg.get("latest_reply") and m >= self.floor:
             self.seen_threads[ts] = [msg["latest_reply"], msg.get("reply_count")]
-        plan = plan_thread(msg, self.state)
+        plan = plan_thread(msg, self.state, self.known)
         return None if plan is None else await self._start_thread(ts, plan)
 
     async def _checkpoint_within(self, scan: _WindowScan) -> None:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import threading
+from typing import Any
 
+from ingest.source.changes import Changes
 from ingest.source.planning import plan_channels
 from ingest.source.progress import LoadProgress
 from ingest.source.selection import ChannelPlan
@@ -23,6 +25,11 @@ class SlackContext:
         # what they read completely, history goes on, and the run fails at its end.
         self.failures: list[BaseException] = []
         self._failures_lock = threading.Lock()
+        # Set by the load before history starts: the listener's captured changes to apply,
+        # and for a rescan the threads the warehouse holds (per channel, parent ts ->
+        # [newest reply ts, replies]).
+        self.changes: Changes | None = None
+        self.known_threads: dict[str, dict[str, list[Any]]] | None = None
 
     def failed(self, exc: BaseException) -> None:
         with self._failures_lock:
@@ -39,6 +46,10 @@ class SlackContext:
                 for cid, why in self._plan.skipped.items():
                     self.progress.channel_skipped(cid, why)
             return self._plan
+
+    def fanout_options(self) -> dict[str, Any]:
+        """HistoryFanout's keyword arguments from this context."""
+        return {"changes": self.changes, "known_threads": self.known_threads}
 
     def history_ids(self, channel_ids: list[str] | None) -> list[str]:
         """The readable channels, restricted to `channel_ids` (a shard) if given."""

@@ -149,9 +149,15 @@ def thread_entry(value: Any) -> tuple[str | None, int | None]:
     return value, None
 
 
-def plan_thread(msg: dict[str, Any], state: ChannelState) -> ThreadFetch | None:
-    """For a thread parent seen in history: None = nothing changed, nothing to fetch."""
-    prev = state.threads.get(msg["ts"])
+def plan_thread(
+    msg: dict[str, Any], state: ChannelState, known: dict[str, Any] | None = None
+) -> ThreadFetch | None:
+    """For a thread parent seen in history: None = nothing changed, nothing to fetch.
+    `known` (a rescan): [newest reply ts, replies] the warehouse holds per parent; it wins
+    over the state, which tracks only the lookback."""
+    prev = known.get(msg["ts"]) if known is not None and msg["ts"] in known else None
+    if prev is None:
+        prev = state.threads.get(msg["ts"])
     latest = msg.get("latest_reply")
     count = msg.get("reply_count")
     if prev is None:
@@ -160,6 +166,10 @@ def plan_thread(msg: dict[str, Any], state: ChannelState) -> ThreadFetch | None:
     if latest == prev_latest and (prev_count is None or count == prev_count):
         return None
     held = prev_count or 0
+    if known is not None and msg["ts"] in known:
+        # a rescan compares with the warehouse's rows: one whole re-read (one call for a
+        # thread under 1000 replies) both adds the new replies and finds the deleted ones
+        return ThreadFetch(since=None, known=True, expect=None, prev_count=held)
     if latest is not None and prev_latest is not None and _m(latest) > _m(prev_latest):
         # Only newer replies; if the count then does not add up, a reply was deleted.
         return ThreadFetch(since=prev_latest, known=True, expect=count, prev_count=held)

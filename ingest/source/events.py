@@ -57,6 +57,25 @@ class Reconcile:
 
 
 @dataclass(frozen=True, slots=True)
+class MarkDeleted:
+    """Messages Slack reported deleted (a `message_deleted` event, or a thread re-read for
+    a captured change answering `thread_not_found`): marked after the load, a thread
+    parent with its replies."""
+
+    channel_id: str
+    ts: list[str]
+
+
+@dataclass(frozen=True, slots=True)
+class ChangesApplied:
+    """A channel's captured changes (journal entries `seqs`) were handed over: once the
+    slice carrying this is loaded, the entries are consumed."""
+
+    channel_id: str
+    seqs: list[int]
+
+
+@dataclass(frozen=True, slots=True)
 class Failed:
     """The fan-out stopped on this error (raised by the consumer's `next_item`)."""
 
@@ -74,13 +93,16 @@ class Idle:
 
 
 #: What was fetched: every kind but the end of the stream.
-Fetched = Rows | Checkpoint | ChannelDone | ChannelSkipped | Reconcile
+Fetched = (
+    Rows | Checkpoint | ChannelDone | ChannelSkipped | Reconcile | MarkDeleted | ChangesApplied
+)
 #: Everything the producer queues.
 Event = Fetched | Failed | End
 #: What `HistoryFanout.next_item` returns (a `Failed` is raised instead).
 Received = Fetched | End | Idle
 
 __all__ = [
+    "ChangesApplied",
     "ChannelDone",
     "ChannelSkipped",
     "Checkpoint",
@@ -89,6 +111,7 @@ __all__ = [
     "Failed",
     "Fetched",
     "Idle",
+    "MarkDeleted",
     "Received",
     "Reconcile",
     "Rows",

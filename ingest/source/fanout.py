@@ -16,9 +16,19 @@ from collections.abc import Iterator
 from typing import Any
 
 from ingest.slack import AsyncSlackClient, SlackResourceError, SlackRetryExhaustedError
+from ingest.source.changes import Changes
 from ingest.source.channel import ChannelReader, Drained, FanoutShared
 from ingest.source.connect import client_for
-from ingest.source.events import ChannelSkipped, End, Event, Failed, Fetched, Idle, Received
+from ingest.source.events import (
+    ChangesApplied,
+    ChannelSkipped,
+    End,
+    Event,
+    Failed,
+    Fetched,
+    Idle,
+    Received,
+)
 from ingest.source.handoff import Handoff, HandoffClosed
 from ingest.source.progress import LoadProgress
 from ingest.source.settings import LoadSettings
@@ -42,8 +52,13 @@ class HistoryFanout:
         states: dict[str, dict[str, Any]],
         progress: LoadProgress | None = None,
         now: float | None = None,
+        *,
+        changes: Changes | None = None,
+        known_threads: dict[str, dict[str, list[Any]]] | None = None,
     ) -> None:
         self._token = token
+        self.changes = changes
+        self.known_threads = known_threads
         self.settings = settings
         self.channel_ids = list(channel_ids)
         self.states = states
@@ -170,6 +185,7 @@ class HistoryFanout:
             now_micros=self.now_micros,
             lookback_micros=self.lookback_micros,
             draining=lambda: self.failure is not None,
+            known_threads=self.known_threads,
         )
 
     async def _channel(
@@ -178,11 +194,14 @@ class HistoryFanout:
         async with channel_gate:
             if self.failure is not None:
                 return  # draining: start nothing new
+            changes = self.changes.of(cid) if self.changes is not None else None
             try:
-                await ChannelReader(shared, cid, self.states.get(cid)).read()
+                await ChannelReader(shared, cid, self.states.get(cid), changes).read()
             except SlackResourceError as exc:
                 self.progress.channel_skipped(cid, exc.code)
                 await self._put(ChannelSkipped(cid, exc.code))
+                if changes is not None:  # unreadable now: its captured changes cannot apply
+                    await self._put(ChangesApplied(cid, list(changes.seqs)))
             except Drained:
                 pass
             except SlackRetryExhaustedError as exc:

@@ -14,7 +14,7 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
-from ingest.source.events import Reconcile
+from ingest.source.events import MarkDeleted, Reconcile
 
 _TS = re.compile(r"^\d{1,10}(\.\d{1,6})?$")
 _ID = re.compile(r"^[A-Z0-9]{1,32}$")
@@ -51,8 +51,25 @@ def _mark(client: Any, table: str, cid: str, gone: list[str], *, with_threads: b
             )
 
 
-def reconcile(pipeline: Any, items: Iterable[Reconcile]) -> int:
-    """Apply reconciliations; returns how many rows were newly marked deleted.
+def _mark_reported(client: Any, table: str, cid: str, ts: list[str]) -> int:
+    """Mark messages Slack reported deleted (and a parent's replies); returns how many
+    were not marked yet."""
+    alive = "coalesce(is_deleted, false) = false"
+    live: set[str] = set()
+    for i in range(0, len(ts), CHUNK):
+        chunk = ", ".join(_lit(t, _TS) for t in ts[i : i + CHUNK])
+        rows = client.execute_sql(
+            f"select ts from {table} where channel_id = {_lit(cid, _ID)} and {alive} "
+            f"and ts in ({chunk})"
+        )
+        live.update(r[0] for r in rows or [])
+    _mark(client, table, cid, sorted(set(ts)), with_threads=True)
+    return len(live)
+
+
+def reconcile(pipeline: Any, items: Iterable[Reconcile | MarkDeleted]) -> int:
+    """Apply reconciliations and reported deletions; returns how many rows were newly
+    marked deleted.
 
     Windows cost one query each (at most a couple per channel); whole-thread re-reads are
     grouped per channel, one query per chunk of threads (BigQuery bills per query)."""
@@ -65,6 +82,9 @@ def reconcile(pipeline: Any, items: Iterable[Reconcile]) -> int:
         table = client.make_qualified_table_name("messages")
         alive = "coalesce(is_deleted, false) = false"
         for item in items:
+            if isinstance(item, MarkDeleted):
+                marked += _mark_reported(client, table, item.channel_id, item.ts)
+                continue
             cid, lo, hi, existing = item.channel_id, item.lo, item.hi, item.existing
             if item.thread_ts is not None:
                 threads.setdefault(cid, {})[item.thread_ts] = set(existing)

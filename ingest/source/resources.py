@@ -139,6 +139,7 @@ def messages(
             ctx.history_ids(channel_ids),
             merge_states(channel_states, seed_states or {}),
             ctx.progress,
+            **ctx.fanout_options(),
         )
     )
     yield from write_slice(fan, stream, channel_states, ctx.settings)
@@ -230,7 +231,14 @@ def start_history(
     """Start the history fan-out before extraction begins, from the committed state."""
     states = merge_states(saved_channel_states(pipeline), seed_states or {})
     stream.prestart(
-        HistoryFanout(ctx.token, ctx.settings, ctx.history_ids(channel_ids), states, ctx.progress)
+        HistoryFanout(
+            ctx.token,
+            ctx.settings,
+            ctx.history_ids(channel_ids),
+            states,
+            ctx.progress,
+            **ctx.fanout_options(),
+        )
     )
 
 

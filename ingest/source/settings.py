@@ -49,6 +49,9 @@ class ConfigError(ValueError):
 
 #: The commands that take settings as flags (`Setting.commands`).
 ALL_COMMANDS = ("run", "flow run", "flow serve")
+#: `slack-ingest listen` takes the connection, destination and selection flags of `run`
+#: (one set of flags names one pipeline).
+WITH_LISTEN = (*ALL_COMMANDS, "listen")
 #: Where `setting()` keeps its `Setting` in a dataclass field's metadata.
 SETTING = "slack_ingest.setting"
 
@@ -219,6 +222,27 @@ def check_token(token: str | None, origin: str | None = None) -> str:
     return token
 
 
+_APP_TOKEN_RE = re.compile(r"^xapp-[A-Za-z0-9-]+$")
+
+
+def check_app_token(token: str | None, origin: str | None = None) -> str:
+    """The app-level token (Socket Mode), stripped; ConfigError if missing or malformed."""
+    if token is None or not str(token).strip():
+        raise ConfigError(
+            "no app-level token: `slack-ingest listen` needs one (xapp-..., scope "
+            "connections:write): set [sources.slack] app_token in .dlt/secrets.toml, the "
+            "SOURCES__SLACK__APP_TOKEN environment variable, or pass --app-token"
+        )
+    token = str(token).strip()
+    if not _APP_TOKEN_RE.match(token):
+        where = f" (from {origin})" if origin else ""
+        raise ConfigError(
+            f"the app-level token{where} is malformed: it should start with xapp- and "
+            "contain no spaces (the bot token xoxb-... goes in access_token)"
+        )
+    return token
+
+
 #: Slack's ts values count from the Unix epoch, and Slack itself dates from 2013: no
 #: workspace holds a message before this date (earlier dates are typos, e.g. 1900-01-01,
 #: which Slack rejects mid-run as invalid_ts_oldest).
@@ -272,6 +296,7 @@ class LoadSettings:
         flag="--base-url",
         cli=1,
         flow=10,
+        commands=WITH_LISTEN,
         help="Slack Web API base URL [default: https://slack.com/api/]",
     )
     profile: str = setting(
@@ -279,6 +304,7 @@ class LoadSettings:
         flag="--profile",
         cli=12,
         flow=5,
+        commands=WITH_LISTEN,
         help="Rate-limit profile: internal, marketplace, unlisted, unlimited [default: internal]",
     )
     time_scale: float = setting(
@@ -286,6 +312,7 @@ class LoadSettings:
         flag="--time-scale",
         cli=13,
         flow=11,
+        commands=WITH_LISTEN,
         help="Rate budgets run this many times faster (for the simulator) [default: 1]",
     )
     budget_share: float = 1.0
@@ -311,6 +338,7 @@ class LoadSettings:
         cli=7,
         flow=0,
         kind=list[str],
+        commands=WITH_LISTEN,
         help="Channel id or name to load (repeatable) [default: all the token can read]",
     )
     exclude_channels: tuple[str, ...] = setting(
@@ -319,6 +347,7 @@ class LoadSettings:
         cli=8,
         flow=7,
         kind=list[str],
+        commands=WITH_LISTEN,
         help="Channel id or name to skip (repeatable)",
     )
     include_private: bool = setting(
@@ -326,7 +355,7 @@ class LoadSettings:
         flag="--include-private/--no-private",
         cli=9,
         flow=13,
-        commands=("run", "flow run"),
+        commands=("run", "flow run", "listen"),
         help="Include private channels the token is in [default: include]",
     )
     exclude_archived: bool = setting(
@@ -334,7 +363,7 @@ class LoadSettings:
         flag="--exclude-archived/--include-archived",
         cli=10,
         flow=14,
-        commands=("run", "flow run"),
+        commands=("run", "flow run", "listen"),
         help="Skip archived channels [default: include]",
     )
     auto_join: bool = setting(
@@ -346,6 +375,16 @@ class LoadSettings:
         help="Join public channels the bot is not in (needs channels:join) [default: no]",
     )
     replies: bool = True
+    rescan: bool = setting(
+        False,
+        flag="--rescan/--no-rescan",
+        cli=14.5,
+        flow=23,
+        commands=("run", "flow run"),
+        help="Re-read the whole history of every channel (999-message pages) and refresh "
+        "the threads whose replies moved: catches edits, deletions and replies of any age "
+        "that the listener missed [default: no]",
+    )
     lookback_days: float = setting(
         7.0,
         flag="--lookback-days",

@@ -13,11 +13,13 @@ from typing import Any, assert_never
 
 from ingest.source.arrow import message_to_row, messages_to_arrow
 from ingest.source.events import (
+    ChangesApplied,
     ChannelDone,
     ChannelSkipped,
     Checkpoint,
     End,
     Idle,
+    MarkDeleted,
     Reconcile,
     Rows,
 )
@@ -34,8 +36,11 @@ class MessageStream:
 
     def __init__(self) -> None:
         self._fan: HistoryFanout | None = None
-        # ranges re-read this slice: applied (ingest/source/reconcile.py) after it is loaded
-        self.reconciliations: list[Reconcile] = []
+        # ranges re-read and deletions reported this slice: applied
+        # (ingest/source/reconcile.py) after it is loaded
+        self.reconciliations: list[Reconcile | MarkDeleted] = []
+        # journal entries (`ChangesApplied`) handed over this slice: consumed after it loads
+        self.applied: list[int] = []
         # Channels whose progress (a checkpoint or their end) the current slice carries.
         self.slice_channels: set[str] = set()
         # Channels whose history could not be read (id -> Slack's error code); their state
@@ -45,8 +50,12 @@ class MessageStream:
         # loaded (rows and checkpoints consumed so far); then the load raises it.
         self.failure: BaseException | None = None
 
-    def take_reconciliations(self) -> list[Reconcile]:
+    def take_reconciliations(self) -> list[Reconcile | MarkDeleted]:
         out, self.reconciliations = self.reconciliations, []
+        return out
+
+    def take_applied(self) -> list[int]:
+        out, self.applied = self.applied, []
         return out
 
     def fanout(self, factory: Callable[[], HistoryFanout]) -> HistoryFanout:
@@ -134,8 +143,10 @@ def write_slice(
             case Rows(rows=rows):
                 if batch.add(rows):
                     yield batch.flush()
-            case Reconcile():
+            case Reconcile() | MarkDeleted():
                 stream.reconciliations.append(item)
+            case ChangesApplied(seqs=seqs):
+                stream.applied.extend(seqs)
             case ChannelSkipped(channel_id=cid, reason=reason):
                 stream.skipped[cid] = reason
             case Checkpoint(channel_id=cid, state=state) | ChannelDone(channel_id=cid, state=state):

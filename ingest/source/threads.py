@@ -9,7 +9,7 @@ from typing import Any
 
 from ingest.slack import AsyncSlackClient, SlackResourceError
 from ingest.source.cursors import ThreadFetch
-from ingest.source.events import Event, Reconcile, Rows
+from ingest.source.events import Event, MarkDeleted, Reconcile, Rows
 from ingest.source.progress import LoadProgress
 
 Emit = Callable[[Event], Awaitable[None]]
@@ -88,3 +88,39 @@ async def fetch_thread(
             job.progress.add_replies(len(rows))
             await job.emit(Rows(rows))
     return n, all_ts
+
+
+async def refresh_thread(job: ChannelThreads, root: str) -> dict[str, Any] | None:
+    """Re-read a thread (or a single message) a captured change touched: every message,
+    the parent included (its reply count and text may have moved), and the replies that
+    vanished are marked. Returns the parent as Slack serves it now (None: deleted)."""
+    cid = job.channel_id
+    job.counts["threads"] += 1
+    parent: dict[str, Any] | None = None
+    replies: list[str] = []
+    try:
+        async for page in job.client.paginate("conversations.replies", channel=cid, ts=root):
+            rows = []
+            for msg in page.get("messages") or []:
+                ts = msg["ts"]
+                if ts == root:
+                    if parent is not None:  # the parent repeated on a later page
+                        continue
+                    parent = msg
+                else:
+                    replies.append(ts)
+                msg["channel_id"] = cid
+                rows.append(msg)
+            if rows:
+                job.counts["messages"] += len(rows)
+                job.counts["replies"] += sum(1 for m in rows if m["ts"] != root)
+                job.progress.add_replies(len(rows))
+                await job.emit(Rows(rows))
+    except SlackResourceError as exc:
+        if exc.code != "thread_not_found":
+            raise
+        # deleted since the change was captured (its own deletion event may be lost)
+        await job.emit(MarkDeleted(cid, [root]))
+        return None
+    await job.emit(Reconcile(cid, None, None, root, replies))
+    return parent

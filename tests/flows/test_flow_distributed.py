@@ -97,6 +97,9 @@ def test_shards_spread_over_two_workers_share_one_budget(tmp_path):
             _wait_healthy(api, 90)
             _run([PREFECT, "work-pool", "create", POOL, "--type", "process"], env)
             _run([PREFECT, "--no-prompt", "deploy", "--all"], env)
+            # every deployment of prefect.yaml deploys; the listener's 5-minute schedule
+            # would put a listener (no app token here) on these workers: not this test's
+            _run([PREFECT, "deployment", "delete", "slack_listener/slack-listener"], env)
             with temporary_settings(updates={PREFECT_API_URL: api}):
                 Secret(value=ws.token).save("slack-token", overwrite=True)
             for name in ("w1", "w2"):

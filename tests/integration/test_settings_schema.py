@@ -128,6 +128,8 @@ def test_flow_parameters_keep_their_names_and_defaults():
         "retries",
         "retry_backoff_s",
         "max_retry_wait_s",
+        "journal_path",
+        "rescan",
     ]
     assert params["shards"].default == 4 and params["max_concurrency"].default == 4
     assert params["retries"].default == 3 and params["retry_backoff_s"].default == 10.0
@@ -135,7 +137,10 @@ def test_flow_parameters_keep_their_names_and_defaults():
 
 
 def test_config_keys_are_the_settings_fields():
-    assert SOURCE_KEYS == {f.name for f in schema_fields(LoadSettings)} | {"access_token"}
+    assert SOURCE_KEYS == {f.name for f in schema_fields(LoadSettings)} | {
+        "access_token",
+        "app_token",
+    }
     assert FLAGS == {f.name: f.flag for f in schema_fields(LoadSettings) if f.flag}
     assert FLAGS["channels"] == "--channel" and FLAGS["max_retry_wait_s"] == "--max-retry-wait"
 
@@ -183,7 +188,8 @@ def test_a_field_added_to_the_schema_appears_everywhere(monkeypatch):
     assert seen["extra_knob"] == 2.5 and seen["channels"] == ["a", "b"]
     assert seen["base_url"] is None  # not given: left to config
     assert pick(seen, Target) == {
-        k: None for k in ("destination", "duckdb_path", "dataset", "duckdb_memory_limit")
+        k: None
+        for k in ("destination", "duckdb_path", "dataset", "journal_path", "duckdb_memory_limit")
     }
 
     sig = flow_signature((_Extended, Target, FlowOptions))
