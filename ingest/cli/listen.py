@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 from typing import Annotated, Any
 
+import aiohttp
 import typer
 from rich.console import Console
 
@@ -55,10 +56,10 @@ def listen_command(
         resolve_target,
     )
     from ingest.load.listen import listen
-    from ingest.slack import SlackAuthError
+    from ingest.slack import SlackAuthError, SlackError
     from ingest.source import check_app_token
 
-    out = Console(stderr=False, highlight=False)
+    out = Console(highlight=False, soft_wrap=True)
     stop = threading.Event()
     signals: list[int] = []
 
@@ -81,19 +82,38 @@ def listen_command(
         token = check_app_token(raw, origin)
         if json_path is not None and not json_path.expanduser().resolve().parent.is_dir():
             fail(f"--json {json_path}: folder {json_path.parent} does not exist")
-        journal = target.journal_file()
-        if not quiet:
-            out.print(
-                f"listening for Slack events (Socket Mode) into {journal}; the next "
-                "`slack-ingest run` applies them. Ctrl-C stops."
-            )
+
+        def started(journal: str) -> None:
+            if not quiet:
+                out.print(
+                    f"listening for Slack events (Socket Mode) into {journal}; the next "
+                    "`slack-ingest run` applies them. Ctrl-C stops."
+                )
+
         previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
         try:
             return listen(
-                token, settings, target, stop=stop, stop_after_s=stop_after, on_status=status
+                token,
+                settings,
+                target,
+                stop=stop,
+                stop_after_s=stop_after,
+                on_status=status,
+                on_start=started,
             )
         except SlackAuthError as exc:
             fail(f"Slack rejected the app-level token ({exc.code}): check {origin}")
+        except SlackError as exc:
+            fail(
+                f"Slack's Web API at {settings.base_url} could not open a Socket Mode "
+                f"connection ({exc.code}): check --base-url and that Socket Mode is on"
+            )
+        except (aiohttp.ClientError, OSError, ValueError) as exc:
+            # (before anything is recorded: the connection never opened)
+            fail(
+                f"cannot reach Slack's Web API at {settings.base_url} "
+                f"({type(exc).__name__}: {exc}): check --base-url"
+            )
         finally:
             for s, handler in previous.items():
                 signal.signal(s, handler)

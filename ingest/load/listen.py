@@ -55,6 +55,7 @@ def listen(
     stop: threading.Event | None = None,
     stop_after_s: float | None = None,
     on_status: Callable[[ListenerStats, int], None] | None = None,
+    on_start: Callable[[str], None] | None = None,
     status_every_s: float = 30.0,
     ping_interval: float = 5.0,
 ) -> ListenResult:
@@ -62,16 +63,22 @@ def listen(
 
     Raises SlackAuthError/SlackError when the first connection cannot be opened."""
     path = target.journal_file()
-    journal = Journal(path)
     started = time.monotonic()
+    journals: list[Journal] = []
 
     async def main() -> tuple[str, ListenerStats]:
         done = asyncio.Event()
         loop = asyncio.get_running_loop()
         listener = SocketModeListener(
-            app_token, journal.record, base_url=settings.base_url, ping_interval=ping_interval
+            app_token, base_url=settings.base_url, ping_interval=ping_interval
         )
+        url = await listener.open()  # a rejected token fails here, before any file exists
+        journal = Journal(path)
+        journals.append(journal)
+        listener.record_with(journal.record)
         journal.set_note("listener_started_at", str(time.time()))
+        if on_start is not None:
+            on_start(str(path))
 
         async def watch() -> None:
             last = 0.0
@@ -88,7 +95,7 @@ def listen(
 
         watcher = loop.create_task(watch())
         try:
-            reason = await listener.run(done)
+            reason = await listener.run(done, url)
         finally:
             done.set()
             watcher.cancel()
@@ -98,7 +105,8 @@ def listen(
 
     try:
         reason, stats = asyncio.run(main())
-        pending = journal.stats().pending
+        pending = journals[0].stats().pending
     finally:
-        journal.close()
+        for j in journals:
+            j.close()
     return ListenResult(str(path), reason, stats, pending, time.monotonic() - started)

@@ -365,6 +365,14 @@ def _load_slices(
         read = set(ctx.history_ids(None))
         unread = [s for cid, ch in changes.channels.items() if cid not in read for s in ch.seqs]
         run.consume(changes.metadata_seqs + unread)
+    if changes is not None and run.consumed:
+        log_and_note(
+            log,
+            logging.INFO,
+            f"applied {run.consumed:,} changes captured by the listener "
+            f"({run.target.journal_file()})",
+            run.progress,
+        )
 
 
 def _prepare_changes(
@@ -377,15 +385,6 @@ def _prepare_changes(
         run.journal, changes = open_changes(run.target.journal_file())
         if changes is not None and "messages" in resources:
             ctx.changes = changes
-            if changes.entries:
-                s = changes.summary()
-                log_and_note(
-                    log,
-                    logging.INFO,
-                    f"applying {s['entries']:,} captured changes: {s['threads']:,} threads "
-                    f"to re-read, {s['deleted']:,} deletions in {s['channels']:,} channels",
-                    run.progress,
-                )
     if settings.rescan and "messages" in resources:
         ctx.known_threads = known_threads(run.pipeline)
     return changes

@@ -77,7 +77,7 @@ class SocketModeListener:
     def __init__(
         self,
         app_token: str,
-        record: Record,
+        record: Record | None = None,
         *,
         base_url: str = "https://slack.com/api/",
         ping_interval: float = 5.0,
@@ -90,11 +90,17 @@ class SocketModeListener:
         self._stop = asyncio.Event()
         self._client: SocketModeClient | None = None
 
-    async def run(self, stop: asyncio.Event | None = None) -> str:
+    async def open(self) -> str:
+        """Ask Slack for the first connection URL: raises SlackAuthError / SlackError
+        when the app-level token cannot open one (nothing else has happened yet)."""
+        return await self._first_url(AsyncWebClient(base_url=self._base_url, logger=logger))
+
+    async def run(self, stop: asyncio.Event | None = None, url: str | None = None) -> str:
         """Listen until `stop` is set or Slack disables the link; returns why it stopped.
-        Raises SlackAuthError / SlackError when the first connection cannot be opened."""
+        `url`: from `open()` (else asked for here)."""
         web = AsyncWebClient(base_url=self._base_url, logger=logger)
-        url = await self._first_url(web)
+        if url is None:
+            url = await self._first_url(web)
         client = SocketModeClient(
             app_token=self._app_token,
             web_client=web,
@@ -123,7 +129,14 @@ class SocketModeListener:
         try:
             response = await web.apps_connections_open(app_token=self._app_token)
         except SlackApiError as exc:
-            code = str(exc.response.get("error") or "unknown_error")
+            data = getattr(exc.response, "data", None)
+            if not isinstance(data, dict):  # an HTML page, say: not Slack's Web API
+                raise SlackError(
+                    "apps.connections.open",
+                    "not_the_slack_api",
+                    "apps.connections.open: the answer is not Slack's JSON",
+                ) from None
+            code = str(data.get("error") or "unknown_error")
             if code in FATAL_OPEN_ERRORS:
                 raise SlackAuthError(
                     "apps.connections.open", code, f"apps.connections.open: {code}"
@@ -161,6 +174,8 @@ class SocketModeListener:
         if attempt:
             self.stats.redelivered += 1
         try:
+            if self._record is None:
+                raise RuntimeError("no journal to record into")
             fresh = self._record(req.payload, attempt)
         except Exception as exc:  # noqa: BLE001 - not acknowledged: Slack redelivers it
             self.stats.record_failures += 1
@@ -172,6 +187,9 @@ class SocketModeListener:
         else:
             self.stats.duplicates += 1
         await client.send_socket_mode_response(SocketModeResponse(envelope_id=req.envelope_id))
+
+    def record_with(self, record: Record) -> None:
+        self._record = record
 
     def stop(self) -> None:
         self._stop.set()

@@ -229,8 +229,8 @@ def check_app_token(token: str | None, origin: str | None = None) -> str:
     """The app-level token (Socket Mode), stripped; ConfigError if missing or malformed."""
     if token is None or not str(token).strip():
         raise ConfigError(
-            "no app-level token: `slack-ingest listen` needs one (xapp-..., scope "
-            "connections:write): set [sources.slack] app_token in .dlt/secrets.toml, the "
+            "no app-level token: `slack-ingest listen` needs one (it starts with xapp- "
+            "and has the connections:write scope): set [sources.slack] app_token in .dlt/secrets.toml, the "
             "SOURCES__SLACK__APP_TOKEN environment variable, or pass --app-token"
         )
     token = str(token).strip()
@@ -238,7 +238,7 @@ def check_app_token(token: str | None, origin: str | None = None) -> str:
         where = f" (from {origin})" if origin else ""
         raise ConfigError(
             f"the app-level token{where} is malformed: it should start with xapp- and "
-            "contain no spaces (the bot token xoxb-... goes in access_token)"
+            "contain no spaces (the bot token, xoxb- , goes in access_token)"
         )
     return token
 
