@@ -12,7 +12,7 @@ Events API `event` object.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -45,16 +45,21 @@ _HIDDEN = frozenset({"message_changed", "message_deleted", "message_replied"})
 class ChannelChanges:
     """One channel's captured changes."""
 
-    #: ts of thread parents (or of single top-level messages) to re-read whole
+    #: ts of thread parents to re-read whole (a reply was added, edited or deleted)
     roots: set[str] = field(default_factory=set)
+    #: ts of top-level messages edited (re-read unless history re-reads them anyway)
+    edited: set[str] = field(default_factory=set)
     #: ts of messages deleted in Slack (a parent takes its replies with it)
     deleted: set[str] = field(default_factory=set)
     #: the journal entries these came from (consumed once applied and loaded)
     seqs: list[int] = field(default_factory=list)
 
-    def refresh(self) -> list[str]:
-        """Roots to re-read, oldest first (a deleted root is marked, not read)."""
-        return sorted(self.roots - self.deleted, key=_ts_key)
+    def refresh(self, reread: Callable[[str], bool] | None = None) -> list[str]:
+        """Threads and messages to re-read, oldest first: a deleted one is marked, not
+        read; an edited top-level message that this run's history re-reads anyway
+        (`reread(ts)`) is read with its page."""
+        edited = {ts for ts in self.edited if reread is None or not reread(ts)}
+        return sorted((self.roots | edited) - self.deleted, key=_ts_key)
 
 
 @dataclass
@@ -103,9 +108,10 @@ def _is_reply(msg: dict[str, Any]) -> bool:
 def classify(event: dict[str, Any]) -> tuple[str, str | None, str | None, bool]:
     """(kind, channel_id, ts, is_reply) of one event: what `changes_from` does with it.
 
-    kind: "refresh" (re-read the thread rooted at ts), "delete" (mark ts deleted; a reply's
-    thread is re-read too), "new" (a new top-level message: the history read after the
-    cursor finds it), "metadata" or "ignore"."""
+    kind: "refresh" (re-read the thread rooted at ts), "edit" (a top-level message was
+    edited), "delete" (mark ts deleted; a reply's thread is re-read too), "new" (a new
+    top-level message: the history read after the cursor finds it), "metadata" or
+    "ignore"."""
     etype = event.get("type")
     if etype in METADATA_EVENTS:
         return "metadata", None, None, False
@@ -115,7 +121,9 @@ def classify(event: dict[str, Any]) -> tuple[str, str | None, str | None, bool]:
     subtype = event.get("subtype")
     if subtype == "message_changed":
         msg = event.get("message") or {}
-        return "refresh", cid, _root_of(msg), _is_reply(msg)
+        if _is_reply(msg):
+            return "refresh", cid, _root_of(msg), True
+        return "edit", cid, _root_of(msg), False
     if subtype == "message_deleted":
         prev = event.get("previous_message") or {}
         deleted = event.get("deleted_ts") or prev.get("ts")
@@ -143,6 +151,8 @@ def changes_from(entries: Iterable[tuple[int, dict[str, Any]]]) -> Changes:
         ch.seqs.append(seq)
         if kind == "refresh":
             ch.roots.add(ts)
+        elif kind == "edit":
+            ch.edited.add(ts)
         elif kind == "delete":
             ch.deleted.add(ts)
             if reply:

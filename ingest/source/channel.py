@@ -189,9 +189,18 @@ class ChannelReader:
             if ch.deleted:
                 await self.shared.emit(MarkDeleted(self.cid, sorted(ch.deleted)))
             async with asyncio.TaskGroup() as tg:
-                for root in ch.refresh():
+                for root in ch.refresh(self._in_windows):
                     tg.create_task(self._refresh(root))
         await self.shared.emit(ChangesApplied(self.cid, list(ch.seqs)))
+
+    def _in_windows(self, ts: str) -> bool:
+        """Whether this run's history windows read the message `ts` (exclusive bounds)."""
+        m = ts_to_micros(ts)
+        return any(
+            (w.oldest == "0" or ts_to_micros(w.oldest) < m)
+            and (w.latest is None or m < ts_to_micros(w.latest))
+            for w in self.windows
+        )
 
     async def _refresh(self, root: str) -> None:
         async with self.shared.replies_gate:

@@ -120,3 +120,10 @@ def test_an_acknowledged_append_survives_sigkill(tmp_path):
         pending = j.pending()
     assert len(pending) >= 50
     assert [seq for seq, _ in pending] == list(range(1, len(pending) + 1))
+
+
+def test_an_edit_the_history_reread_covers_costs_no_extra_call():
+    ch = changes_from(enumerate([EDIT_TOP, EDIT_REPLY], start=1)).of("C2")
+    assert ch.refresh() == ["1400000000.000100", "1500000000.000100"]
+    # the top-level edit lies in this run's lookback window: read with its history page
+    assert ch.refresh(lambda ts: ts == "1500000000.000100") == ["1400000000.000100"]
