@@ -143,7 +143,13 @@ def unknown_source_keys(section: Mapping[str, Any]) -> list[str]:
     )
 
 
+#: Names users write for a key (a bare "token" is the bot token: the one every run needs).
+_ALIASES = {"token": "access_token", "bot_token": "access_token", "xapp": "app_token"}
+
+
 def _closest_key(key: str) -> str | None:
+    if key in _ALIASES:
+        return _ALIASES[key]
     close = difflib.get_close_matches(key, sorted(SOURCE_KEYS), n=1)
     if close:
         return close[0]

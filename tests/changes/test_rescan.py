@@ -105,3 +105,22 @@ def test_rescan_of_an_unchanged_workspace_reads_no_thread(target):
             methods["conversations.replies"]["requests"] == 0
         )
         assert_exact(target, ws.truth())
+
+
+def test_rescan_pages_that_time_out_step_down_and_stay_exact(target, caplog):
+    """999-message pages that time out (Slack's request_timeout, a gateway's 504) are asked
+    again with a smaller limit; the rescan still ends exact."""
+    import logging
+
+    ws = Workspace.generate(size="tiny", seed=9)
+    with SimulatorThread(ws, profile="unlimited") as sim:
+        load(sim, target, lookback_days=7)
+        ws.mutate(rng_seed=4, n=30, any_age=True)
+        sim.set_faults("request_timeout=0.15,http504=0.1,seed=3")
+        with caplog.at_level(logging.INFO, logger="ingest.slack"):
+            load(sim, target, lookback_days=7, rescan=True, max_retry_wait_s=60.0)
+        sim.set_faults(None)
+        truth = ws.truth()
+        assert_exact(target, truth)
+    steps = [r.getMessage() for r in caplog.records if "retrying with limit" in r.getMessage()]
+    assert any("limit 999; retrying with limit 499" in m for m in steps), steps

@@ -92,7 +92,7 @@ def test_unknown_key_is_named_with_its_closest_match(section, message):
     assert message in text and "\n" not in text
     assert "leaked" not in text  # names only, never values
     # the known keys are listed when some key has no close match
-    assert ("known keys: access_token, auto_join," in text) == (
+    assert ("known keys: access_token, app_token, auto_join," in text) == (
         "'zzz'" in text or "'messages'" in text
     )
     assert explain(info.value) == (USER_MISTAKE, text)
