@@ -29,6 +29,8 @@ SCENARIOS = (
     "throughput",
     "memory",
     "prefect_overhead",
+    "nightly",
+    "history_pages",
 )
 #: A scenario's module under benchmarks/ where it is not the scenario's name.
 SCENARIO_MODULES = {"budget": "budget_use"}
@@ -166,6 +168,8 @@ HEADLINES = {
     "throughput": ("fast_msgs_per_s", "dict_msgs_per_s", "throughput_ratio"),
     "memory": ("peak_rss_mb", "memory_growth"),
     "prefect_overhead": ("flow_wall_s", "cli_wall_s", "overhead_ratio", "worker_ratio"),
+    "nightly": ("wall_s", "exact"),
+    "history_pages": ("wall_s", "history_requests", "wall_ratio", "history_requests_ratio"),
 }
 
 

@@ -1,9 +1,10 @@
 """Serve a simulated workspace in this process until stdin closes (the benchmarks' child).
 
 `python -m benchmarks.sim_server --size small --profile internal --time-scale 60` prints one
-JSON line (`base_url`, `url`, `token`, `team_id`, `messages`, `channels`, `gen_s`) once the
-server listens, then serves until its stdin reaches EOF (the parent closed it or died).
-Running the simulator in its own process keeps its CPU and memory out of the measured one.
+JSON line (`base_url`, `url`, `token`, `app_token` (Socket Mode), `team_id`, `messages`,
+`channels`, `gen_s`) once the server listens, then serves until its stdin reaches EOF (the
+parent closed it or died). Running the simulator in its own process keeps its CPU and memory
+out of the measured one.
 """
 
 from __future__ import annotations
@@ -35,13 +36,23 @@ async def _serve(args: argparse.Namespace) -> None:
     ws = Workspace.generate(args.size, seed=args.seed)
     counts = _counts(ws, args.size)
     gen_s = time.perf_counter() - t0
+    kwargs: dict[str, Any] = {}
+    if args.app_token:
+        kwargs["app_token"] = args.app_token
+    if args.ack_timeout_s is not None:
+        kwargs["ack_timeout_s"] = args.ack_timeout_s
     async with serve_simulator(
-        ws, profile=args.profile, time_scale=args.time_scale, latency_ms=args.latency_ms
+        ws,
+        profile=args.profile,
+        time_scale=args.time_scale,
+        latency_ms=args.latency_ms,
+        **kwargs,
     ) as sim:
         hello = {
             "base_url": sim.base_url,
             "url": sim.url,
             "token": ws.token,
+            "app_token": sim.socket.app_token,
             "team_id": ws.team_id,
             "gen_s": round(gen_s, 3),
             **counts,
@@ -59,6 +70,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--profile", default="internal")
     p.add_argument("--time-scale", type=float, default=1.0)
     p.add_argument("--latency-ms", type=float, default=0.0)
+    p.add_argument("--app-token", default=None, help="Socket Mode app token [simulator's]")
+    p.add_argument("--ack-timeout-s", type=float, default=None)
     args = p.parse_args(argv)
     try:
         asyncio.run(_serve(args))

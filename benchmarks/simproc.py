@@ -27,6 +27,8 @@ class SimProcess:
         time_scale: float = 1.0,
         latency_ms: float = 0.0,
         start_timeout_s: float = 600.0,
+        app_token: str | None = None,
+        ack_timeout_s: float | None = None,
     ) -> None:
         self.size = size
         self.seed = seed
@@ -34,6 +36,8 @@ class SimProcess:
         self.time_scale = time_scale
         self.latency_ms = latency_ms
         self.start_timeout_s = start_timeout_s
+        self.app_token_option = app_token
+        self.ack_timeout_s = ack_timeout_s
         self.proc: subprocess.Popen[str] | None = None
         self.hello: dict[str, Any] = {}
 
@@ -54,6 +58,10 @@ class SimProcess:
             "--latency-ms",
             repr(float(self.latency_ms)),
         ]
+        if self.app_token_option:
+            cmd += ["--app-token", self.app_token_option]
+        if self.ack_timeout_s is not None:
+            cmd += ["--ack-timeout-s", repr(float(self.ack_timeout_s))]
         env = {
             **os.environ,
             "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""),
@@ -118,23 +126,43 @@ class SimProcess:
         return str(self.hello["token"])
 
     @property
+    def app_token(self) -> str:
+        """The Socket Mode app token the simulator accepts (`slack-ingest listen`)."""
+        return str(self.hello["app_token"])
+
+    @property
     def messages(self) -> int:
         return int(self.hello["messages"])
 
     # -- admin API -----------------------------------------------------------------------
-    def _admin(self, path: str, *, post: bool = False) -> Any:
+    def _admin(self, path: str, *, post: bool = False, body: dict[str, Any] | None = None) -> Any:
         req = urllib.request.Request(
             self.url + path,
             method="POST" if post else "GET",
-            data=b"{}" if post else None,
+            data=json.dumps(body or {}).encode() if post else None,
             headers={"Content-Type": "application/json"},
         )
         with urllib.request.urlopen(req, timeout=60) as resp:
-            body = resp.read()
-        return json.loads(body) if body else None
+            raw = resp.read()
+        return json.loads(raw) if raw else None
 
     def stats(self, *, timeline: bool = False) -> dict[str, Any]:
         return dict(self._admin("/_sim/stats" + ("?timeline=1" if timeline else "")))
 
     def reset_stats(self) -> None:
         self._admin("/_sim/stats/reset", post=True)
+
+    def mutate(self, rng_seed: int, n: int, *, any_age: bool = True) -> dict[str, int]:
+        """`POST /_sim/mutate` (`Workspace.mutate`): a random mix of changes; counts per op."""
+        answer = self._admin(
+            "/_sim/mutate",
+            post=True,
+            body={"op": "mutate", "rng_seed": rng_seed, "n": n, "any_age": any_age},
+        )
+        if not answer.get("ok"):
+            raise RuntimeError(f"mutate failed: {answer}")
+        return dict(answer["result"])
+
+    def truth(self) -> dict[str, Any]:
+        """`GET /_sim/truth`: keys, names, edited texts, deleted keys (up to `medium`)."""
+        return dict(self._admin("/_sim/truth"))

@@ -121,3 +121,51 @@ def test_cli_run_with_json_elsewhere(tmp_path: Path) -> None:
     assert doc["plots"] == {"summary": str(tmp_path / "summary.png")}
     assert (tmp_path / "summary.png").stat().st_size > 0
     assert _listing(runner.RESULTS_DIR) == before, "nothing new under benchmarks/results"
+
+
+def test_nightly_scenario_on_tiny(tmp_path: Path) -> None:
+    # backfill, a real `slack-ingest listen` process through a day of changes, then the three
+    # nightly runs from the same snapshot (~15 s on `tiny` at 600x); no timing assertions
+    from benchmarks import nightly
+
+    result = nightly.measure("tiny", time_scale=600.0, workdir=tmp_path)
+    doc = write_document({"scenarios": {"nightly": result}}, tmp_path / "nightly.json")
+    figures = json.loads(doc.read_text())["scenarios"]["nightly"]
+
+    assert figures["backfill"]["correctness"]["exact"] is True
+    assert figures["listen"]["all_acked"] is True
+    assert figures["listen"]["exit_code"] == 0
+    assert figures["listen"]["journal_summary"]["entries"] > 0
+    assert set(figures["runs"]) == {"listener", "lookback", "rescan"}
+    for run in figures["runs"].values():
+        assert run["requests"]["conversations.history"] >= 1
+        assert set(run["minimum"]) == {"conversations.history", "conversations.replies"}
+        assert set(run["correctness"]) >= {
+            "missing",
+            "unexpected",
+            "edits_not_loaded",
+            "deletions_not_marked",
+        }
+    assert figures["runs"]["listener"]["changes"]["consumed"] > 0
+    assert figures["exact"]["listener"] is True
+    rescan = figures["runs"]["rescan"]["correctness"]
+    assert (rescan["missing"], rescan["unexpected"], rescan["deletions_not_marked"]) == (0, 0, 0)
+    extra = figures["extrapolation"]
+    assert extra["computed_not_measured"] is True
+    assert extra["nightly_with_listener"]["wall_min"] > 0
+    assert extra["weekly_rescan"]["binding_method"]
+
+
+def test_history_pages_scenario_on_tiny(tmp_path: Path) -> None:
+    from benchmarks import history_pages
+
+    result = history_pages.measure(
+        "tiny", time_scale=600.0, latency_ms=20.0, workdir=tmp_path, history_only=False
+    )
+    assert set(result["backfill"]) == {"200", "999"}
+    for fig in result["backfill"].values():
+        assert fig["exact"] is True
+        assert fig["n_429"] == 0
+        assert fig["requests"]["conversations.history"] >= 1
+    assert result["history_requests"]["999"] <= result["history_requests"]["200"]
+    assert result["at_slack_limits"]["computed_not_measured"] is True
