@@ -272,7 +272,13 @@ class ChannelReader:
         if msg.get("latest_reply") and m >= self.floor:
             self.seen_threads[ts] = [msg["latest_reply"], msg.get("reply_count")]
         plan = plan_thread(msg, self.state, self.known)
-        return None if plan is None else await self._start_thread(ts, plan)
+        if plan is None:
+            return None
+        if plan.since is None and plan.known and msg.get("reply_count") == 0:
+            # every reply of a thread loaded before was deleted: mark them, no call needed
+            await self.shared.emit(Reconcile(self.cid, None, None, ts, []))
+            return None
+        return await self._start_thread(ts, plan)
 
     async def _checkpoint_within(self, scan: _WindowScan) -> None:
         """Hand over the progress of a contiguous window so far (after its threads)."""

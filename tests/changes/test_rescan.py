@@ -124,3 +124,35 @@ def test_rescan_pages_that_time_out_step_down_and_stay_exact(target, caplog):
         assert_exact(target, truth)
     steps = [r.getMessage() for r in caplog.records if "retrying with limit" in r.getMessage()]
     assert any("limit 999; retrying with limit 499" in m for m in steps), steps
+
+
+def test_a_thread_whose_replies_were_all_deleted_is_marked_without_a_call(target):
+    ws = Workspace.generate(size="tiny", seed=10)
+    with SimulatorThread(ws, profile="unlimited") as sim:
+        load(sim, target, lookback_days=7)
+        cid, parent = query(
+            target,
+            "select channel_id, thread_ts from slack.messages where is_reply "
+            "and subtype is null group by 1, 2 order by count(*) limit 1",
+        )[0]
+        replies = [
+            r[0]
+            for r in query(
+                target,
+                f"select ts from slack.messages where channel_id = '{cid}' "
+                f"and thread_ts = '{parent}' and ts <> thread_ts",
+            )
+        ]
+        for ts in replies:
+            ws.delete_message(cid, ts)
+        sim.reset_stats()
+        load(sim, target, lookback_days=7, rescan=True)
+        methods = sim.stats()["methods"]
+        assert methods.get("conversations.replies", {}).get("requests", 0) == 0
+        assert_exact(target, ws.truth())
+        marked = query(
+            target,
+            f"select count(*) from slack.messages where channel_id = '{cid}' "
+            f"and thread_ts = '{parent}' and ts <> thread_ts and is_deleted",
+        )[0][0]
+        assert marked == len(replies)
