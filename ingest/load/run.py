@@ -207,8 +207,8 @@ class LoadResult:
     finished_pending: bool = False
     load_ids: list[str] = field(default_factory=list)
     marked_deleted: int = 0
-    #: the listener's captured changes this run applied (journal entries consumed, threads
-    #: re-read, deletions reported), and whether it was a rescan
+    #: the listener's captured changes this run applied: {"consumed": journal entries}
+    #: ({} when there is no journal)
     changes: dict[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:

@@ -188,9 +188,15 @@ class ChannelReader:
         if self.state.cursor is not None:
             if ch.deleted:
                 await self.shared.emit(MarkDeleted(self.cid, sorted(ch.deleted)))
-            async with asyncio.TaskGroup() as tg:
-                for root in ch.refresh(self._in_windows):
-                    tg.create_task(self._refresh(root))
+            # (not a TaskGroup: its ExceptionGroup would hide a skipped channel's
+            # SlackResourceError and a call that gave up from `read`'s handlers)
+            tasks = [asyncio.create_task(self._refresh(r)) for r in ch.refresh(self._in_windows)]
+            try:
+                await asyncio.gather(*tasks)
+            except BaseException:
+                for t in tasks:
+                    t.cancel()
+                raise
         await self.shared.emit(ChangesApplied(self.cid, list(ch.seqs)))
 
     def _in_windows(self, ts: str) -> bool:

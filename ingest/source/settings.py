@@ -204,22 +204,32 @@ def format_ts(micros: int) -> str:
     return f"{micros // 1_000_000}.{micros % 1_000_000:06d}"
 
 
+def _checked(
+    token: str | None, origin: str | None, pattern: re.Pattern[str], missing: str, malformed: str
+) -> str:
+    """A token, stripped; ConfigError `missing` if there is none, `malformed` (with where
+    it came from) if it does not match `pattern`."""
+    if token is None or not str(token).strip():
+        raise ConfigError(missing)
+    token = str(token).strip()
+    if not pattern.match(token):
+        where = f" (from {origin})" if origin else ""
+        raise ConfigError(malformed.format(where=where))
+    return token
+
+
 def check_token(token: str | None, origin: str | None = None) -> str:
     """The token, stripped; ConfigError if there is none or it is malformed. `origin`
     (e.g. "the --token flag") is named in the line, so the user fixes the right place."""
-    if token is None or not str(token).strip():
-        raise ConfigError(
-            "no Slack token: set [sources.slack] access_token in .dlt/secrets.toml, "
-            "the SOURCES__SLACK__ACCESS_TOKEN environment variable, or pass --token"
-        )
-    token = str(token).strip()
-    if not _TOKEN_RE.match(token):
-        where = f" (from {origin})" if origin else ""
-        raise ConfigError(
-            f"the Slack token{where} is malformed: it should start with xoxb-, xoxp- or xoxe- "
-            "and contain no spaces"
-        )
-    return token
+    return _checked(
+        token,
+        origin,
+        _TOKEN_RE,
+        "no Slack token: set [sources.slack] access_token in .dlt/secrets.toml, "
+        "the SOURCES__SLACK__ACCESS_TOKEN environment variable, or pass --token",
+        "the Slack token{where} is malformed: it should start with xoxb-, xoxp- or xoxe- "
+        "and contain no spaces",
+    )
 
 
 _APP_TOKEN_RE = re.compile(r"^xapp-[A-Za-z0-9-]+$")
@@ -227,20 +237,16 @@ _APP_TOKEN_RE = re.compile(r"^xapp-[A-Za-z0-9-]+$")
 
 def check_app_token(token: str | None, origin: str | None = None) -> str:
     """The app-level token (Socket Mode), stripped; ConfigError if missing or malformed."""
-    if token is None or not str(token).strip():
-        raise ConfigError(
-            "no app-level token: `slack-ingest listen` needs one (it starts with xapp- "
-            "and has the connections:write scope): set [sources.slack] app_token in .dlt/secrets.toml, the "
-            "SOURCES__SLACK__APP_TOKEN environment variable, or pass --app-token"
-        )
-    token = str(token).strip()
-    if not _APP_TOKEN_RE.match(token):
-        where = f" (from {origin})" if origin else ""
-        raise ConfigError(
-            f"the app-level token{where} is malformed: it should start with xapp- and "
-            "contain no spaces (the bot token, xoxb- , goes in access_token)"
-        )
-    return token
+    return _checked(
+        token,
+        origin,
+        _APP_TOKEN_RE,
+        "no app-level token: `slack-ingest listen` needs one (it starts with xapp- and has "
+        "the connections:write scope): set [sources.slack] app_token in .dlt/secrets.toml, "
+        "the SOURCES__SLACK__APP_TOKEN environment variable, or pass --app-token",
+        "the app-level token{where} is malformed: it should start with xapp- and contain "
+        "no spaces (the bot token, xoxb- , goes in access_token)",
+    )
 
 
 #: Slack's ts values count from the Unix epoch, and Slack itself dates from 2013: no

@@ -57,3 +57,45 @@ def test_a_run_that_dies_before_consuming_applies_again_with_one_effect(
             assert journal.stats().pending == 0
         assert run(sim, target).changes["consumed"] == 0
         assert_forever(target, ws)
+
+
+def test_a_thread_reread_that_gives_up_keeps_its_entries_for_the_next_run(
+    target, tmp_path, monkeypatch
+):
+    """A captured change whose re-read runs out of retries fails the run with that error
+    (exit 1 in the CLI), not an exception group; its channel's entries stay pending, the
+    other channel's are consumed, and the next run applies the rest: exact."""
+    from ingest.slack import SlackRetryExhaustedError
+    from ingest.source import channel as channel_module
+    from tests.changes.test_exact_forever import _old_parent
+
+    ws = Workspace.generate(size="tiny", seed=92)
+    target = replace(target, journal_path=str(tmp_path / "j.sqlite"))
+    with SimulatorThread(ws, profile="unlimited") as sim:
+        run(sim, target)
+        cids = [c for c in sorted(ws.truth().readable_channel_ids) if _old_parent(ws, c, 400)]
+        cids = cids[:2]
+        with Journal(target.journal_file()) as journal:
+            unsubscribe = _record_events(ws, journal)
+            for cid in cids:
+                ws.add_reply(cid, _old_parent(ws, cid, 400), text="a reply years later")
+            unsubscribe()
+
+        real = channel_module.refresh_thread
+
+        async def gives_up(job, root):
+            if job.channel_id == cids[0]:
+                raise SlackRetryExhaustedError("conversations.replies", "http_503")
+            return await real(job, root)
+
+        with monkeypatch.context() as m:
+            m.setattr(channel_module, "refresh_thread", gives_up)
+            with pytest.raises(SlackRetryExhaustedError):
+                run(sim, target)
+        with Journal(target.journal_file()) as journal:
+            left = {e.get("channel") for _, e in journal.pending()}
+        assert left == {cids[0]}
+        run(sim, target)
+        assert_forever(target, ws)
+        with Journal(target.journal_file()) as journal:
+            assert journal.stats().pending == 0
