@@ -57,7 +57,7 @@ MUTATE_SEED = 20261129
 MUTATIONS = {"tiny": 40, "small": 200, "medium": 1000, "large": 10_000}
 SIZES = {False: "medium", True: "small"}
 VARIANTS = ("listener", "lookback", "rescan")
-HISTORY_PAGE = 200  # the lookback's history page (PAGE_SIZES default)
+HISTORY_PAGE = 999  # the lookback's history page (PAGE_SIZES default)
 RESCAN_PAGE = 999
 REPLIES_PAGE = 1000
 
@@ -340,8 +340,7 @@ def minimums(
         "threads_moved_in_lookback": len(moved_in_window),
         "threads_emptied": emptied,
         "threads_emptied_note": "threads whose every reply was deleted (reply_count now 0): "
-        "counted as one replies call each; in principle their replies could be marked "
-        "deleted without a call",
+        "marked deleted without a call, so not counted in the rescan's replies floor",
         "listener": {
             "conversations.history": len(readable),
             "conversations.replies": journal_summary.get("threads", 0),
@@ -357,9 +356,10 @@ def minimums(
         },
         "rescan": {
             "conversations.history": rescan_history,
-            "conversations.replies": replies_calls(moved),
+            "conversations.replies": replies_calls({k: v for k, v in moved.items() if v[0]}),
             "basis": f"per channel ceil(messages in history / {RESCAN_PAGE}) (>= 1) + "
-            f"ceil((replies+1)/{REPLIES_PAGE}) per thread whose replies moved",
+            f"ceil((replies+1)/{REPLIES_PAGE}) per thread whose replies moved and that "
+            "still has replies",
         },
     }
 
