@@ -520,7 +520,7 @@ def _limits(
 
 
 #: Failures that a smaller page may avoid: the request timed out (ours, Slack's, a gateway's).
-STEP_DOWN_CODES = frozenset({"timeout", "request_timeout", "http_504", "http_503"})
+STEP_DOWN_CODES = frozenset({"timeout", "request_timeout", "http_504"})
 #: A page never steps down below this `limit` (Slack's recommended size).
 STEP_DOWN_FLOOR = 200
 

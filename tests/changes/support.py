@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import time
@@ -119,7 +118,3 @@ def settle(sim: Any, timeout: float = 30.0) -> dict[str, Any]:
     time.sleep(0.2)
     wait_for(quiet, timeout)
     return dict(sim.stats()["socket"])
-
-
-def env_without_tokens() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if "TOKEN" not in k}
