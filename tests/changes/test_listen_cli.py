@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
+import time
 
 import pytest
 
@@ -117,3 +118,42 @@ def test_socket_mode_turned_off_stops_with_exit_1(tmp_path):
     assert proc.returncode == 1, (out, err)
     lines = [ln for ln in err.splitlines() if ln.strip()]
     assert len(lines) == 1 and "link_disabled" in lines[0] and "recorded 1 events" in lines[0]
+
+
+def test_refreshes_and_dropped_sockets_reconnect_with_a_fresh_url(tmp_path):
+    """Slack rotates connections (`disconnect` warning, then refresh_requested) and sockets
+    drop: the listener reconnects each time with a new single-use URL and keeps recording
+    every event delivered while a connection is open."""
+    ws = Workspace.generate(size="tiny", seed=73)
+    with SimulatorThread(ws, profile="unlimited", socket_refresh_s=2.0) as sim:
+        proc = _start(sim, tmp_path)
+        cid = sorted(ws.truth().readable_channel_ids)[0]
+        socket = sim.sim.socket
+        for i in range(12):
+            assert wait_for(lambda: socket.stats()["open"] >= 1, 20)
+            ws.post_message(cid, text=f"round {i}")
+            if i == 6:
+                socket.drop()  # a network error, not a polite disconnect
+            time.sleep(0.5)
+        stats = socket.stats()
+        assert wait_for(
+            lambda: (
+                socket.stats()["acked"]
+                >= stats["events_published"]
+                - stats["lost_no_connection"]
+                - stats["dropped_after_retries"]
+            ),
+            20,
+        )
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=30)
+    stats = socket.stats()
+    assert proc.returncode == 0, (out, err)
+    assert stats["connections_opened"] >= 3, stats  # refreshes and the drop
+    with Journal(tmp_path / "j.sqlite") as j:
+        recorded = j.stats().pending
+    assert (
+        recorded
+        == stats["events_published"] - stats["lost_no_connection"] - stats["dropped_after_retries"]
+    ), stats
+    assert recorded >= 10, stats
