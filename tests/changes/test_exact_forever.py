@@ -192,7 +192,9 @@ def test_sigkilled_listener_then_run_and_rescan_are_exact(target, tmp_path):
     each round, then a rescan: the warehouse equals the truth."""
     ws = Workspace.generate(size="tiny", seed=63)
     rng = random.Random(63)
-    with SimulatorThread(ws, profile="unlimited") as sim:
+    # Slack retries an unacknowledged event for about an hour; 20 x 3 s keeps the events
+    # sent to the killed listener for its successor even on a loaded machine
+    with SimulatorThread(ws, profile="unlimited", max_retries=20) as sim:
         young = _backfill(sim, ws, target)
         listener = Listener(sim, target, tmp_path).start()
         for round_ in range(3):
