@@ -9,6 +9,9 @@ from ingest.load.run import Target
 from ingest.simulator import SimulatorThread, Workspace
 from tests.integration.helpers import assert_matches_truth, load, query
 
+#: history pages of 200 (the default is 999): a slice per few channel checkpoints on `small`
+PAGES_200 = {"conversations.history": {"page_size": 200}}
+
 
 def message_row_groups(target: Target) -> int:
     return query(
@@ -28,7 +31,7 @@ def stored_message_rows(target: Target) -> int:
 def test_backfill_skips_compaction_and_the_next_run_compacts(target):
     ws = Workspace.generate(size="small", seed=14)
     with SimulatorThread(ws, profile="unlimited") as sim:
-        first = load(sim, target, slice_rows=800)
+        first = load(sim, target, slice_rows=800, limits=PAGES_200)
         assert_matches_truth(target, ws.truth())
         slices = len(first.load_ids)
         assert slices >= 6, first.load_ids
@@ -38,7 +41,7 @@ def test_backfill_skips_compaction_and_the_next_run_compacts(target):
 
         # a run with cursors re-merges its lookback (delete + insert): compaction is back on
         ws.mutate(rng_seed=3, n=30)
-        load(sim, target, slice_rows=800)
+        load(sim, target, slice_rows=800, limits=PAGES_200)
     assert_matches_truth(target, ws.truth())
     assert message_row_groups(target) <= 2  # the backfill's row groups merged
 

@@ -163,6 +163,8 @@ SLICED = {
     "SOURCES__SLACK__SLICE_ROWS": "1500",
     "SOURCES__SLACK__MAX_CONCURRENT_CHANNELS": "4",
     "SOURCES__SLACK__CHECKPOINT_PAGES": "2",
+    # history pages of 200 (the default is 999): many checkpoints in a small workspace
+    "SOURCES__SLACK__LIMITS": '{"conversations.history": {"page_size": 200}}',
 }
 
 
