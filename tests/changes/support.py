@@ -42,6 +42,11 @@ def assert_forever(target: Target, ws: Workspace) -> dict[str, Any]:
     return check
 
 
+#: Listener processes started by tests (killed at teardown by tests/changes/conftest.py,
+#: so a failing test does not leave one running)
+STARTED: list[subprocess.Popen[str]] = []
+
+
 class Listener:
     """`slack-ingest listen` in its own process, against the simulator."""
 
@@ -71,6 +76,7 @@ class Listener:
             stderr=subprocess.STDOUT,
             text=True,
         )
+        STARTED.append(self.proc)
         assert wait_for(
             lambda: (
                 self.sim.stats()["socket"]["open"] >= 1

@@ -13,6 +13,7 @@ import pytest
 
 from ingest.load.journal import Journal
 from ingest.simulator import DEFAULT_APP_TOKEN, SimulatorThread, Workspace
+from tests.changes.support import STARTED
 from tests.reliability.support import (
     assert_one_line_failure,
     cli_argv,
@@ -81,6 +82,7 @@ def _start(sim, tmp_path, *more: str) -> subprocess.Popen[str]:
         stderr=subprocess.PIPE,
         text=True,
     )
+    STARTED.append(proc)
     assert wait_for(lambda: sim.sim.socket.stats()["connections_opened"] > opened, 30)
     return proc
 
