@@ -30,21 +30,20 @@ def slack_listener(
     Options left unset come from dlt config, as for `slack-ingest listen`."""
     from ingest.config.resolve import resolve_settings, resolve_target
     from ingest.load.listen import listen
+    from ingest.source import clean_overrides
 
     logger = get_run_logger()
     target = resolve_target(
-        {
-            k: v
-            for k, v in {
+        clean_overrides(
+            {
                 "destination": destination,
                 "duckdb_path": duckdb_path,
                 "dataset": dataset,
                 "journal_path": journal_path,
-            }.items()
-            if v is not None
-        }
+            }
+        )
     )
-    settings = resolve_settings({"base_url": base_url} if base_url else {})
+    settings = resolve_settings({"base_url": base_url})
     logger.info("listening for Slack events into %s", target.journal_file())
 
     def status(stats: Any, pending: int) -> None:

@@ -46,10 +46,6 @@ create table if not exists events (
     consumed_at real
 );
 create index if not exists events_pending on events (consumed_at, seq);
-create table if not exists listener (
-    key text primary key,
-    value text
-);
 """
 
 
@@ -121,18 +117,6 @@ class Journal:
         if not fresh:
             self.duplicates += 1
         return fresh
-
-    def set_note(self, key: str, value: str) -> None:
-        with self._tx() as db:
-            db.execute(
-                "insert into listener (key, value) values (?, ?) "
-                "on conflict(key) do update set value = excluded.value",
-                (key, value),
-            )
-
-    def note(self, key: str) -> str | None:
-        row = self._db.execute("select value from listener where key = ?", (key,)).fetchone()
-        return None if row is None else str(row[0])
 
     # -- the run's side --------------------------------------------------------------------
     def pending(self) -> list[tuple[int, dict[str, Any]]]:

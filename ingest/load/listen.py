@@ -76,7 +76,6 @@ def listen(
         journal = Journal(path)
         journals.append(journal)
         listener.record_with(journal.record)
-        journal.set_note("listener_started_at", str(time.time()))
         if on_start is not None:
             on_start(str(path))
 

@@ -16,6 +16,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from ingest.source.settings import ts_to_micros
+
 #: Events whose effect a run applies by re-reading metadata it reads in full every run
 #: (conversations.list, conversations.members, users.list): recorded and counted, then
 #: consumed once those resources are loaded.
@@ -59,7 +61,7 @@ class ChannelChanges:
         read; an edited top-level message that this run's history re-reads anyway
         (`reread(ts)`) is read with its page."""
         edited = {ts for ts in self.edited if reread is None or not reread(ts)}
-        return sorted((self.roots | edited) - self.deleted, key=_ts_key)
+        return sorted((self.roots | edited) - self.deleted, key=ts_to_micros)
 
 
 @dataclass
@@ -84,11 +86,6 @@ class Changes:
             "threads": sum(len(c.refresh()) for c in self.channels.values()),
             "deleted": sum(len(c.deleted) for c in self.channels.values()),
         }
-
-
-def _ts_key(ts: str) -> tuple[int, int]:
-    sec, _, frac = ts.partition(".")
-    return int(sec), int((frac + "000000")[:6])
 
 
 def _root_of(msg: dict[str, Any]) -> str | None:

@@ -7,6 +7,7 @@ process on Socket Mode) and the next run; with the listener SIGKILLed during som
 from __future__ import annotations
 
 import random
+import time
 
 import pytest
 
@@ -33,7 +34,7 @@ def _channels(ws: Workspace) -> list[str]:
 def _old_parents(ws: Workspace, cid: str, min_age_days: float) -> list[str]:
     """Generated thread parents at least `min_age_days` old, oldest first."""
     ch = ws.channel(cid)
-    now_us = int(__import__("time").time() * 1e6)
+    now_us = int(time.time() * 1e6)
     out = []
     for p in ch.parents:
         us = ws.top_us(ch, p)
