@@ -10,6 +10,10 @@ from ingest.load.run import LoadResult, Target, run_load
 from ingest.load.verify import compare_with_truth
 from ingest.source import LoadSettings
 
+#: History pages of 200 (the default is 999), for tests that need many checkpoints (and so
+#: many slices) in a small workspace.
+PAGES_200 = {"conversations.history": {"page_size": 200}}
+
 
 def settings_for(sim: Any, **kw: Any) -> LoadSettings:
     base = {"base_url": sim.base_url, "profile": "unlimited", "lookback_days": 36500.0}

@@ -7,10 +7,7 @@ from __future__ import annotations
 
 from ingest.load.run import Target
 from ingest.simulator import SimulatorThread, Workspace
-from tests.integration.helpers import assert_matches_truth, load, query
-
-#: history pages of 200 (the default is 999): a slice per few channel checkpoints on `small`
-PAGES_200 = {"conversations.history": {"page_size": 200}}
+from tests.integration.helpers import PAGES_200, assert_matches_truth, load, query
 
 
 def message_row_groups(target: Target) -> int:
@@ -51,7 +48,7 @@ def test_fresh_pipelines_folder_on_a_loaded_warehouse_is_not_a_backfill(target, 
     continuing a loaded dataset must keep compacting."""
     ws = Workspace.generate(size="tiny", seed=15)
     with SimulatorThread(ws, profile="unlimited") as sim:
-        load(sim, target, slice_rows=100)
+        load(sim, target, slice_rows=100, limits=PAGES_200)
         assert message_row_groups(target) > 1
         elsewhere = Target(
             duckdb_path=target.duckdb_path,
@@ -59,6 +56,6 @@ def test_fresh_pipelines_folder_on_a_loaded_warehouse_is_not_a_backfill(target, 
             pipelines_dir=str(tmp_path / "other-machine"),
         )
         ws.mutate(rng_seed=4, n=10)
-        load(sim, elsewhere, slice_rows=100)
+        load(sim, elsewhere, slice_rows=100, limits=PAGES_200)
     assert_matches_truth(target, ws.truth())
     assert message_row_groups(target) == 1

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from ingest.simulator import SimulatorThread, Workspace
-from tests.integration.helpers import assert_matches_truth, load, query
+from tests.integration.helpers import PAGES_200, assert_matches_truth, load, query
 
 
 @pytest.fixture(scope="module")
@@ -197,7 +197,9 @@ def test_auto_join_loads_public_channels_the_bot_was_not_in(target):
 def test_slices_commit_progress_and_stay_exact(target):
     ws = Workspace.generate(size="small", seed=13)
     with SimulatorThread(ws, profile="unlimited") as sim:
-        result = load(sim, target, slice_rows=500, checkpoint_pages=2, batch_rows=200)
+        result = load(
+            sim, target, slice_rows=500, checkpoint_pages=2, batch_rows=200, limits=PAGES_200
+        )
     assert len(result.load_ids) >= 5, result.load_ids
     assert_matches_truth(target, ws.truth())
 
