@@ -179,7 +179,7 @@ async def test_paginate_follows_cursor_through_short_and_empty_pages(
         "bmV4dA==",
         "dGhpcmQ=",
     ]
-    assert all(c.form["limit"] == "999" for c in calls)
+    assert all(c.form["limit"] == "200" for c in calls)
     assert all(c.form["channel"] == "C1" for c in calls)
     stats = client.stats.get("conversations.history")
     assert (stats.pages, stats.items, stats.requests) == (4, 6, 4)

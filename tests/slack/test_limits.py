@@ -40,7 +40,7 @@ def test_internal_and_marketplace_use_the_table(profile: str) -> None:
     assert resolve_budget(profile, "conversations.history") == Budget(50.0, 9)
     assert resolve_budget(profile, "users.info") == Budget(100.0, 19)
     assert resolve_budget(profile, "auth.test") == Budget(600.0, 49)
-    assert resolve_page_size(profile, "conversations.history") == 999
+    assert resolve_page_size(profile, "conversations.history") == 200
     assert resolve_page_size(profile, "conversations.replies") == 1000
 
 

@@ -82,7 +82,7 @@ async def test_client_sends_through_the_injected_transport_at_its_limits() -> No
         # the share scales the bucket's rate and burst; time_scale is the real one
         assert bucket.budget.rate_per_min == pytest.approx(50.0 * 0.25)
         assert bucket.budget.burst == 2 and bucket.time_scale == 600.0
-        assert c.page_size("conversations.history") == 999
+        assert c.page_size("conversations.history") == 200
         assert c.limits is limits and c.time_scale == 600.0
     assert [r.method for r in sent] == ["auth.test", "conversations.history"]
     assert sent[1].form == {"channel": "C1"}
