@@ -31,6 +31,7 @@ SCENARIOS = (
     "prefect_overhead",
     "nightly",
     "history_pages",
+    "models",
 )
 #: A scenario's module under benchmarks/ where it is not the scenario's name.
 SCENARIO_MODULES = {"budget": "budget_use"}

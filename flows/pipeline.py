@@ -169,7 +169,9 @@ slack_pipeline = flow(name="slack_pipeline", on_failure=[FAILURE_HOOK], task_run
 
 def run_pipeline(params: dict[str, Any]) -> dict[str, Any]:
     """The flow's body: `params` are its parameters, by name (see `flow_signature`)."""
+    from flows.analytics import build_models_task
     from flows.secrets import get_token
+    from ingest.analytics.after_load import check_models
     from ingest.load.preflight import preflight
 
     started = time.monotonic()
@@ -177,6 +179,7 @@ def run_pipeline(params: dict[str, Any]) -> dict[str, Any]:
     opts = FlowOptions(**by_schema[FlowOptions]).validate()
     settings, target = resolve(by_schema[LoadSettings], by_schema[Target])
     # Fails fast (no retry) on a bad token, a missing scope or an unreachable API.
+    check_models(target)  # --models yes without dbt: before anything is loaded
     team_id = preflight(get_token(), settings.replace(channels=(), exclude_channels=()))["team_id"]
     if opts.shard_deployment:  # shard runs in other processes count against the tag limit
         ensure_tag_limit(HISTORY_TAG, opts.max_concurrency)
@@ -206,7 +209,10 @@ def run_pipeline(params: dict[str, Any]) -> dict[str, Any]:
         if opts.shard_deployment
         else _run_in_process(ctx)
     )
-    return _finish(ctx, run)
+    summary = _finish(ctx, run)
+    # after a load that finished: the analytics models (--models), with their artifact
+    summary["models"] = build_models_task(target)
+    return summary
 
 
 def _run_in_process(ctx: RunContext) -> dict[str, Any]:

@@ -11,6 +11,10 @@ os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("DO_NOT_TRACK", "1")
 os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")
 os.environ.setdefault("RUNTIME__LOG_LEVEL", "WARNING")
+#: Runs and flows build the analytics models after a load by default (`--models auto`): a
+#: few seconds of dbt each. Tests of loading leave them out; tests/analytics and the demo
+#: test build them (an explicit `--models yes` or `Target(models="yes")` wins over this).
+os.environ.setdefault("SLACK_INGEST__MODELS", "no")
 
 #: Slack response samples shipped with the tests (a clone has nothing beside it to read).
 SAMPLES = Path(__file__).resolve().parent / "fixtures" / "slack-samples"

@@ -19,6 +19,7 @@ import typer
 from rich.console import Console
 from rich.live import Live
 
+from ingest.cli.analytics import report_command
 from ingest.cli.guard import err, fail, guarded
 from ingest.cli.listen import listen_command
 from ingest.cli.options import JsonOpt, TokenOpt, pick, with_setting_options
@@ -110,9 +111,13 @@ def run(
 
     check_json_path(json_path)
 
+    from ingest.analytics.after_load import check_models
+
     def go() -> Any:
         settings = resolve_settings(pick(overrides, LoadSettings))
         target = check_target(resolve_target(pick(overrides, Target)))
+        check_models(target)
+        targets.append(target)
         # the line for a bad token names where it came from (flag, environment, file)
         raw, origin = resolve_token_with_origin(token)
         tok = check_token(raw, origin)
@@ -131,8 +136,40 @@ def run(
             settings.time_scale,
         )
 
+    targets: list[Target] = []
     result = guarded(go)
     _print_summary(result, json_path)
+    models_after_load(targets[0])
+
+
+def models_after_load(target: Target) -> None:
+    """Build the analytics models after a load that finished (`--models`), and print what
+    they found; a failed build exits 1, saying the load was kept."""
+    from ingest.analytics.after_load import build_after_load
+    from ingest.analytics.figures import summary_lines
+
+    def go() -> Any:
+        try:
+            return build_after_load(target)
+        except Exception as exc:
+            exc.ingest_kept = "the load finished and is kept"  # type: ignore[attr-defined]
+            raise
+
+    outcome = guarded(go)
+    if outcome.skipped is not None:
+        if target.models != "no":
+            out.print(f"analytics models not built: {outcome.skipped}", highlight=False)
+        return
+    build = outcome.build
+    rows = ", ".join(f"{name} {n:,}" for name, n in build.models.items())
+    out.print(
+        f"analytics models built in {build.seconds:.1f} s into dataset {build.dataset} "
+        f"(rows: {rows})",
+        highlight=False,
+        soft_wrap=True,
+    )
+    for line in summary_lines(outcome.figures):
+        out.print(f"  {line}", highlight=False, soft_wrap=True)
 
 
 @app.command()
@@ -150,8 +187,18 @@ def demo(
     time_scale: Annotated[float, typer.Option(help="Slack minutes per real second")] = 60.0,
     json_path: JsonOpt = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
+    models: Annotated[
+        str,
+        typer.Option(
+            "--models",
+            help="Build the analytics models after the load: auto (when dbt is installed), "
+            "yes, or no",
+        ),
+    ] = "auto",
 ) -> None:
-    """Start a simulated workspace in-process, load it into DuckDB, check it against the truth."""
+    """Start a simulated workspace in-process, load it into DuckDB, check it against the
+    truth, and build the analytics models."""
+    from ingest.analytics.after_load import check_models
     from ingest.load.run import Target, check_target, run_load
     from ingest.load.verify import compare_with_truth
     from ingest.simulator import SimulatorThread, Workspace
@@ -159,7 +206,8 @@ def demo(
 
     def go() -> Any:
         ws = Workspace.generate(size=size, seed=seed)
-        target = check_target(Target(duckdb_path=str(duckdb_path)))
+        target = check_target(Target(duckdb_path=str(duckdb_path), models=models))
+        check_models(target)
         with SimulatorThread(ws, profile=profile, time_scale=time_scale) as sim:
             out.print(
                 f"simulator: {size} workspace (seed {seed}) at {sim.base_url}, "
@@ -187,6 +235,7 @@ def demo(
     )
     if not check["ok"]:
         raise typer.Exit(1)
+    models_after_load(Target(duckdb_path=str(duckdb_path), models=models))
 
 
 @app.command()
@@ -257,3 +306,4 @@ def main() -> None:
 
 
 app.command("listen")(listen_command)
+app.command("report")(report_command)

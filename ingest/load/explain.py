@@ -167,10 +167,20 @@ def _destination_failure(chain: list[BaseException], kept: str | None) -> Explai
     return None
 
 
+def _models_failure(chain: list[BaseException], kept: str | None) -> Explained:
+    """dbt failed building the analytics models (after a load, which stays)."""
+    for e in chain:
+        if type(e).__name__ in ("ModelsError", "ModelsUnavailable"):
+            done = f"; {kept}" if kept else ""
+            return RUNTIME_FAILURE, f"analytics models not built: {_first_line(e)}{done}"
+    return None
+
+
 #: The explanations, most specific first: the first that recognises a failure (anywhere in
 #: its chain) gives its exit code and line.
 EXPLANATIONS = (
     _interrupted,
+    _models_failure,
     _config_mistake,
     _slack_mistake,
     _slack_failure,

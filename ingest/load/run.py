@@ -9,6 +9,7 @@ here for the modules that import them from `ingest.load.run`.
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
@@ -96,6 +97,23 @@ def log_and_note(
         progress.note(text)
 
 
+#: dlt keeps a merge load's rows in `<dataset>_staging` after merging them: a second copy of
+#: every message in the same file. Truncated after each successful load unless the user
+#: sets it (`LOAD__TRUNCATE_STAGING_DATASET=false`, or `[load]` in .dlt/config.toml).
+TRUNCATE_STAGING_ENV = "LOAD__TRUNCATE_STAGING_DATASET"
+
+
+def _truncate_staging_by_default() -> None:
+    if TRUNCATE_STAGING_ENV not in os.environ:
+        configured: Any
+        try:
+            configured = dlt.config.get("load.truncate_staging_dataset")
+        except Exception:  # noqa: BLE001 - an unreadable config leaves dlt's own error for later
+            configured = None
+        if configured is None:
+            os.environ[TRUNCATE_STAGING_ENV] = "true"
+
+
 def load_with_memory_retries(
     pipeline: dlt.Pipeline, target: Target, progress: LoadProgress | None = None, **load_kwargs: Any
 ) -> tuple[Any, Target]:
@@ -104,6 +122,7 @@ def load_with_memory_retries(
     MEMORY_RETRIES times. Returns the load info and the target the load succeeded with:
     the raised cap stays for the rest of the run."""
     retries_left = MEMORY_RETRIES
+    _truncate_staging_by_default()
     while True:
         try:
             return pipeline.load(**load_kwargs), target
@@ -173,6 +192,19 @@ def sync_with_destination(
             f"state not synced with the destination ({explain(exc)[1]})",
             progress,
         )
+
+
+def upgrade_for_typed_columns(
+    pipeline: dlt.Pipeline, target: Target, progress: LoadProgress | None = None
+) -> None:
+    """A dataset an older slack-ingest loaded gets the typed columns (`ingest/load/upgrade.py`)
+    before anything is extracted; packages it left behind were loaded first, in its types."""
+    if duckdb_file_missing(target) or pipeline.first_run:
+        return
+    from ingest.load.upgrade import upgrade_dataset
+
+    for note in upgrade_dataset(pipeline):
+        log_and_note(log, logging.INFO, note, progress)
 
 
 def initial_backfill(
@@ -292,6 +324,7 @@ def _open(
         if pipeline.has_pending_data:
             pending = finish_pending(pipeline, target, **load_kwargs)
         sync_with_destination(pipeline, target, progress)
+        upgrade_for_typed_columns(pipeline, target, progress)
     if initial_backfill(pipeline, target, seed_states):
         target = replace(target, duckdb_compaction=False)
         load_kwargs = {**load_kwargs, "destination": make_destination(target)}

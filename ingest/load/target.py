@@ -24,6 +24,9 @@ DEFAULT_DUCKDB_PATH = "slack_ingest.duckdb"
 DEFAULT_DATASET = "slack"
 
 
+MODELS_MODES = ("auto", "yes", "no")
+
+
 @dataclass(frozen=True)
 class Target:
     """Where a load writes (`[slack_ingest]` in .dlt/config.toml; a settings schema like
@@ -71,6 +74,14 @@ class Target:
         help="Change journal written by `slack-ingest listen` and applied by runs (SQLite) "
         "[default: beside the DuckDB file, <file>.journal.sqlite; for other destinations "
         "slack_ingest.<dataset>.journal.sqlite]",
+    )
+    models: str = setting(
+        "auto",
+        flag="--models",
+        cli=18.5,
+        flow=24,
+        help="Build the analytics models (dbt, dataset <dataset>_analytics) after the load: "
+        "auto (when dbt is installed: pip install -e '.[models]'), yes, or no [default: auto]",
     )
     #: DuckDB's checkpoint compaction (vacuum: merging small or partly deleted row groups).
     #: `run_load` turns it off for an initial backfill (see `initial_backfill`).
@@ -126,6 +137,8 @@ def check_target(target: Target) -> Target:
             f"duckdb_memory_limit {limit!r} must be a size such as 64MB or 1GB "
             "(or 'default' for DuckDB's own, 80% of RAM)"
         )
+    if target.models not in MODELS_MODES:
+        raise ConfigError(f"--models {target.models!r} must be one of {', '.join(MODELS_MODES)}")
     if not target.dataset.replace("_", "").isalnum():
         raise ConfigError(f"dataset name {target.dataset!r} must be letters, digits and _")
     if target.destination != "duckdb":  # (DuckDB's credentials are the path checked above)

@@ -24,7 +24,7 @@ from typing import Any
 from . import render
 from .hashing import Draw, hex_uuid, mix_from, splitmix64
 from .model import HORIZON_US, MAX_THREAD_S, REPLY_MICRO, US, Channel, Extra, User, ts_str
-from .textgen import text_length, text_slice
+from .textgen import is_question_draw, question, text_length, text_slice
 
 Ref = tuple  # ("t", i) | ("r", p, j) | ("x", us)
 
@@ -368,12 +368,15 @@ class MessageModel:
     ) -> dict[str, Any]:
         """A plain user message as Slack's clients post it.
 
-        One 64-bit draw is cut into 10-bit fields for the yes/no choices (speed).
+        One 64-bit draw is cut into 10-bit fields for the yes/no choices (speed); its top 4
+        bits make a quarter of generated texts questions (ending in "?").
         """
         a = d.u64()
         b = d.u64()
         if text is None:
             text = text_slice(b, text_length(((a & 0xFFFFF) + 1) / 1048576.0))
+            if is_question_draw(a >> 60):  # 25%: the top 4 bits of a, unused above
+                text = question(text, b >> 32)
             if (a >> 20) & 1023 < 82:  # 8%
                 text = f"<@{ch.authors[(b >> 40) % len(ch.authors)]}> {text}"
         msg: dict[str, Any] = {

@@ -34,6 +34,21 @@ _EMOJI = (
 EMOJI_NAMES = tuple(e[0] for e in _EMOJI)
 EMOJI = _EMOJI
 
+#: How a question starts; `question` picks one (the analytics models count a top-level
+#: message with a "?" as a question).
+_OPENERS = (
+    "does anyone know",
+    "how do we",
+    "why is",
+    "can someone check",
+    "what is",
+    "where is",
+    "who owns",
+    "is it ok if",
+)
+#: Out of 16: the share of generated user messages that are questions (4/16 = 25%).
+QUESTION_SIXTEENTHS = 4
+
 
 def text_length(u: float) -> int:
     """Skewed (Pareto-like) text length in characters: median ~50, a tail of long texts."""
@@ -50,3 +65,13 @@ def text_slice(h: int, length: int) -> str:
     if cut > length // 2:
         out = out[:cut]
     return out.rstrip() or "ok"
+
+
+def is_question_draw(bits4: int) -> bool:
+    """Whether a message whose 4 free random bits are `bits4` (0..15) is a question (25%)."""
+    return bits4 < QUESTION_SIXTEENTHS
+
+
+def question(text: str, h: int) -> str:
+    """`text` asked as a question: an opener chosen by h, the text, and a final "?"."""
+    return f"{_OPENERS[h % len(_OPENERS)]} {text.rstrip(' .!?')}?"

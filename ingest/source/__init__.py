@@ -15,6 +15,7 @@ resources (the dlt source), slices (the messages resource's slices), reconcile
 from ingest.source import logfilter
 from ingest.source.arrow import COLUMN_HINTS, message_to_row, messages_to_arrow
 from ingest.source.changes import METADATA_EVENTS, Changes, ChannelChanges, changes_from
+from ingest.source.columns import CHANNEL_HINTS, USER_HINTS
 from ingest.source.connect import client_for, run_async
 from ingest.source.context import SlackContext
 from ingest.source.cursors import merge_states
@@ -69,6 +70,8 @@ logfilter.install()
 
 __all__ = [
     "ALL_COMMANDS",
+    "CHANNEL_HINTS",
+    "USER_HINTS",
     "METADATA_EVENTS",
     "WITH_LISTEN",
     "Changes",

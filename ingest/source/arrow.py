@@ -66,6 +66,8 @@ SCHEMA = pa.schema(
         pa.field("ts_at", TS_TYPE),
         pa.field("is_reply", pa.bool_()),
         pa.field("edited_ts", pa.string()),
+        pa.field("edited_at", TS_TYPE),
+        pa.field("latest_reply_at", TS_TYPE),
         pa.field("is_deleted", pa.bool_()),
         pa.field("deleted_at", TS_TYPE),
     ]
@@ -81,11 +83,36 @@ SCHEMA = pa.schema(
 COLUMN_HINTS: dict[str, dict[str, Any]] = {
     **{f: {"data_type": "json", "nullable": True} for f in (*JSON_FIELDS, "extra")},
     "ts_at": {"data_type": "timestamp", "nullable": True},
+    "edited_at": {"data_type": "timestamp", "nullable": True},
+    "latest_reply_at": {"data_type": "timestamp", "nullable": True},
     "is_deleted": {"data_type": "bool", "nullable": True},
     "deleted_at": {"data_type": "timestamp", "nullable": True},
     "channel_id": {"data_type": "text", "nullable": False},
     "ts": {"data_type": "text", "nullable": False},
 }
+
+
+def ts_micros_or_none(ts: Any) -> int | None:
+    """A Slack ts string -> microseconds; None for a missing, malformed or zero ts (an
+    emptied thread's `latest_reply` is "0000000000.000000")."""
+    if not isinstance(ts, str):
+        return None
+    try:
+        micros = ts_to_micros(ts)
+    except ValueError:
+        return None
+    return micros or None
+
+
+def ts_datetime_or_none(ts: Any) -> datetime | None:
+    micros = ts_micros_or_none(ts)
+    return None if micros is None else _EPOCH + timedelta(microseconds=micros)
+
+
+def _edited_ts(msg: dict[str, Any]) -> str | None:
+    edited = msg.get("edited")
+    ts = edited.get("ts") if isinstance(edited, dict) else None
+    return ts if isinstance(ts, str) else None
 
 
 def _dumps(value: Any) -> str | None:
@@ -109,8 +136,10 @@ def messages_to_arrow(rows: Iterable[dict[str, Any]]) -> pa.Table:
         cols["is_reply"].append(is_reply(msg))
         cols["is_deleted"].append(False)  # a row read from Slack exists now
         cols["deleted_at"].append(None)
-        edited = msg.get("edited")
-        cols["edited_ts"].append(edited.get("ts") if isinstance(edited, dict) else None)
+        edited_ts = _edited_ts(msg)
+        cols["edited_ts"].append(edited_ts)
+        cols["edited_at"].append(ts_micros_or_none(edited_ts))
+        cols["latest_reply_at"].append(ts_micros_or_none(msg.get("latest_reply")))
         for f in STRING_FIELDS:
             v = msg.get(f)
             cols[f].append(v if v is None or isinstance(v, str) else orjson.dumps(v).decode())
@@ -133,6 +162,8 @@ def message_to_row(msg: dict[str, Any]) -> dict[str, Any]:
     normalizer unnests lists into child tables (messages__reactions, ...)."""
     row = dict(msg)
     row["ts_at"] = _EPOCH + timedelta(microseconds=ts_to_micros(msg["ts"]))
+    row["edited_at"] = ts_datetime_or_none(_edited_ts(msg))
+    row["latest_reply_at"] = ts_datetime_or_none(msg.get("latest_reply"))
     row["is_reply"] = is_reply(msg)
     row["is_deleted"] = False
     return row

@@ -97,7 +97,7 @@ def reconcile(pipeline: Any, items: Iterable[Reconcile | MarkDeleted]) -> int:
                 # top-level rows and broadcasts live in history; replies: per thread
                 "(coalesce(is_reply, false) = false or subtype = 'thread_broadcast')",
             ]
-            if lo not in (None, "0"):
+            if lo is not None and lo != "0":
                 where.append(f"ts > {_lit(_ts_key(lo), _TS)}")
             rows = client.execute_sql(f"select ts from {table} where {' and '.join(where)}") or []
             gone = sorted({r[0] for r in rows} - set(existing))

@@ -20,6 +20,7 @@ from dlt.sources import DltResource
 
 from ingest.slack import SlackResourceError, SlackRetryExhaustedError
 from ingest.source.arrow import COLUMN_HINTS
+from ingest.source.columns import CHANNEL_HINTS, USER_HINTS, channel_row, user_row
 from ingest.source.connect import client_for, run_async
 from ingest.source.context import SlackContext
 from ingest.source.cursors import merge_states
@@ -38,15 +39,27 @@ RELATIONAL_HINTS: dict[str, dict[str, Any]] = {
     "thread_ts": {"data_type": "text"},
     "is_deleted": {"data_type": "bool", "nullable": True},
     "deleted_at": {"data_type": "timestamp", "nullable": True},
+    "edited_at": {"data_type": "timestamp", "nullable": True},
+    "latest_reply_at": {"data_type": "timestamp", "nullable": True},
 }
 
 
-@dlt.resource(name="channels", primary_key="id", write_disposition="merge")
+@dlt.resource(
+    name="channels",
+    primary_key="id",
+    write_disposition="merge",
+    columns=cast(dict[str, TColumnSchema], CHANNEL_HINTS),
+)
 def channels(ctx: SlackContext) -> Iterator[list[dict[str, Any]]]:
-    yield [dict(ch) for ch in ctx.plan().selected]
+    yield [channel_row(ch) for ch in ctx.plan().selected]
 
 
-@dlt.resource(name="users", primary_key="id", write_disposition="merge")
+@dlt.resource(
+    name="users",
+    primary_key="id",
+    write_disposition="merge",
+    columns=cast(dict[str, TColumnSchema], USER_HINTS),
+)
 def users(ctx: SlackContext) -> Iterator[list[dict[str, Any]]]:
     out: list[dict[str, Any]] = []
 
@@ -60,7 +73,7 @@ def users(ctx: SlackContext) -> Iterator[list[dict[str, Any]]]:
         run_async(fetch)
     except SlackRetryExhaustedError as exc:
         ctx.failed(exc)  # the pages read are whole users: merging them is harmless
-    yield out
+    yield [user_row(u) for u in out]
 
 
 # merge_key channel_id: each channel read replaces its members (delete-insert), so

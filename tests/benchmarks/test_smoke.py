@@ -169,3 +169,15 @@ def test_history_pages_scenario_on_tiny(tmp_path: Path) -> None:
         assert fig["requests"]["conversations.history"] >= 1
     assert result["history_requests"]["999"] <= result["history_requests"]["200"]
     assert result["at_slack_limits"]["computed_not_measured"] is True
+
+
+def test_models_scenario_on_tiny(tmp_path: Path) -> None:
+    pytest.importorskip("dbt.adapters.duckdb", reason="the models extra is not installed")
+    from benchmarks import models
+
+    result = models.measure("tiny", tmp_path)
+    assert set(result["builds"]) == {"cold", "warm", "warm_no_tests"}
+    rows = result["builds"]["cold"]["rows"]
+    assert rows["threads"] > 0 and rows == result["builds"]["warm"]["rows"]
+    assert result["builds"]["cold"]["tests"] > 0 and result["builds"]["warm_no_tests"]["tests"] == 0
+    assert result["cold_build_vs_load"] > 0 and result["report_bytes"] > 0

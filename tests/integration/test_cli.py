@@ -5,6 +5,7 @@ Every user mistake: exit code 2, one line on stderr, no traceback, the token nev
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import socket
@@ -167,6 +168,43 @@ def test_demo_command(tmp_path):
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "exactly matches" in proc.stdout
+    # then the analytics models, and three lines of what they found (the models extra)
+    if importlib.util.find_spec("dbt.adapters.duckdb") is not None:
+        lines = proc.stdout.splitlines()
+        built = next(i for i, line in enumerate(lines) if "analytics models built" in line)
+        found = lines[built + 1 :]
+        assert [line.split(":")[0].strip() for line in found] == [
+            "Threads",
+            "Busiest channel",
+            "Unanswered questions",
+        ], proc.stdout
+
+
+def test_demo_without_dbt_says_why_and_still_succeeds(tmp_path):
+    proc = cli(
+        ["demo", "--size", "tiny", "--duckdb-path", str(tmp_path / "d.duckdb"), "--quiet"],
+        tmp_path,
+        token=None,
+        extra_env={"PYTHONPATH": str(_hide_dbt(tmp_path))},
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "analytics models not built: dbt is not installed" in proc.stdout
+    proc = cli(
+        ["demo", "--size", "tiny", "--duckdb-path", str(tmp_path / "e.duckdb"), "--models", "yes"],
+        tmp_path,
+        token=None,
+        extra_env={"PYTHONPATH": str(_hide_dbt(tmp_path))},
+    )
+    assert proc.returncode == 2 and "--models yes: dbt is not installed" in proc.stderr
+    assert not (tmp_path / "e.duckdb").exists()
+
+
+def _hide_dbt(tmp_path: Path) -> Path:
+    """A folder that shadows the `dbt` package with one that cannot be imported."""
+    shadow = tmp_path / "no-dbt"
+    (shadow / "dbt").mkdir(parents=True, exist_ok=True)
+    (shadow / "dbt" / "__init__.py").write_text("raise ImportError('dbt hidden by a test')\n")
+    return shadow
 
 
 def test_help_on_every_command(tmp_path):

@@ -130,6 +130,7 @@ def test_flow_parameters_keep_their_names_and_defaults():
         "max_retry_wait_s",
         "journal_path",
         "rescan",
+        "models",
     ]
     assert params["shards"].default == 4 and params["max_concurrency"].default == 4
     assert params["retries"].default == 3 and params["retry_backoff_s"].default == 10.0
@@ -189,7 +190,14 @@ def test_a_field_added_to_the_schema_appears_everywhere(monkeypatch):
     assert seen["base_url"] is None  # not given: left to config
     assert pick(seen, Target) == {
         k: None
-        for k in ("destination", "duckdb_path", "dataset", "journal_path", "duckdb_memory_limit")
+        for k in (
+            "destination",
+            "duckdb_path",
+            "dataset",
+            "journal_path",
+            "duckdb_memory_limit",
+            "models",
+        )
     }
 
     sig = flow_signature((_Extended, Target, FlowOptions))
