@@ -47,6 +47,7 @@ def _env(pipelines: Path, budget_s: float | None) -> dict[str, str]:
         {
             "SOURCES__SLACK__ACCESS_TOKEN": TOKEN,
             "SLACK_INGEST__PIPELINES_DIR": str(pipelines),
+            "SLACK_INGEST__MODELS": "no",
             "PYTHONPATH": str(REPO),
         }
     )

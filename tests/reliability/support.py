@@ -47,6 +47,8 @@ def cli_env(
         env["SOURCES__SLACK__ACCESS_TOKEN"] = token
     if pipelines_dir is not None:
         env["SLACK_INGEST__PIPELINES_DIR"] = str(pipelines_dir)
+    # no analytics models after the load (seconds of dbt per run; tests/analytics cover them)
+    env["SLACK_INGEST__MODELS"] = "no"
     env.update(extra or {})
     return env
 
