@@ -221,10 +221,12 @@ def test_sigkilled_listener_then_run_and_rescan_are_exact(target, tmp_path):
 
 def test_envelopes_delivered_twice_have_one_effect(target, tmp_path):
     """An ack slower than the simulator's timeout: envelopes come again (retry_attempt > 0);
-    the journal records each event once and the run is exact."""
+    the journal records each event once and the run is exact. (0.1 ms: no ack can make it,
+    a record-then-ack takes a WebSocket round trip and a SQLite commit; 20 ms was beaten
+    by every ack of a fast run, and then nothing was redelivered.)"""
     ws = Workspace.generate(size="tiny", seed=64)
     rng = random.Random(64)
-    with SimulatorThread(ws, profile="unlimited", ack_timeout_s=0.02) as sim:
+    with SimulatorThread(ws, profile="unlimited", ack_timeout_s=0.0001) as sim:
         young = _backfill(sim, ws, target)
         listener = Listener(sim, target, tmp_path).start()
         targeted_changes(ws, young, rng)
