@@ -8,7 +8,6 @@ caller says the load was kept and exits 1.
 
 from __future__ import annotations
 
-import importlib.util
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -20,24 +19,12 @@ if TYPE_CHECKING:
     from ingest.analytics.build import ModelsBuild
     from ingest.analytics.figures import Figures
 
-INSTALL_HINT = "pip install -e '.[models]'"
-
 
 def missing_dbt(destination: str) -> str | None:
     """Why the models cannot be built for `destination` here, or None when they can."""
-    try:
-        core = importlib.util.find_spec("dbt.cli")
-    except (ImportError, ValueError):  # no `dbt`, or one that cannot be imported
-        core = None
-    if core is None:
-        return f"dbt is not installed ({INSTALL_HINT})"
-    try:
-        adapter = importlib.util.find_spec(f"dbt.adapters.{destination}")
-    except (ImportError, ValueError):
-        adapter = None
-    if adapter is None:
-        return f"dbt has no {destination} adapter installed (dbt-{destination})"
-    return None
+    from ingest.analytics.build import dbt_missing
+
+    return dbt_missing(f"dbt.adapters.{destination}")
 
 
 def check_models(target: Target) -> None:

@@ -129,10 +129,11 @@ def dbt_missing(adapter_module: str | None = None) -> str | None:
             continue
         try:
             found = importlib.util.find_spec(module) is not None
-        except ImportError:  # a parent package is missing
+        except (ImportError, ValueError):  # a parent package is missing or broken
             found = False
         if not found:
-            return f"analytics models need dbt ({module} is not installed): {INSTALL_HINT}"
+            what = "dbt is not installed" if module == "dbt.cli.main" else f"{module} is missing"
+            return f"{what}: {INSTALL_HINT}"
     return None
 
 
