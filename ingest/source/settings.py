@@ -40,6 +40,7 @@ from typing import Any
 import pendulum
 
 PROFILES = ("internal", "marketplace", "unlisted", "unlimited")
+PII_MODES = ("keep", "hash", "drop")
 _TOKEN_RE = re.compile(r"^xox[abpersc]-[A-Za-z0-9-]+$")
 
 
@@ -159,7 +160,7 @@ def normalize_channels(value: Any) -> tuple[str, ...] | None:
 
 
 #: The fields that hold channel lists (normalised by `normalize_channels`).
-CHANNEL_LISTS = ("channels", "exclude_channels")
+CHANNEL_LISTS = ("channels", "exclude_channels", "team_ids", "org_teams")
 
 
 def clean_overrides(values: dict[str, Any] | None) -> dict[str, Any]:
@@ -372,6 +373,64 @@ class LoadSettings:
         commands=("run", "flow run", "listen"),
         help="Skip archived channels [default: include]",
     )
+    include_dms: bool = setting(
+        True,
+        flag="--dms/--no-dms",
+        cli=9.1,
+        flow=25,
+        commands=("run", "flow run", "listen"),
+        help="Include direct messages the token is part of (type im; needs im:read, "
+        "im:history) [default: include]",
+    )
+    include_group_dms: bool = setting(
+        True,
+        flag="--group-dms/--no-group-dms",
+        cli=9.2,
+        flow=26,
+        commands=("run", "flow run", "listen"),
+        help="Include group DMs the token is part of (type mpim; needs mpim:read, "
+        "mpim:history) [default: include]",
+    )
+    include_files: bool = setting(
+        True,
+        flag="--files/--no-files",
+        cli=9.3,
+        flow=27,
+        commands=("run", "flow run"),
+        help="Load file metadata from files.list (not the bytes; needs files:read) "
+        "[default: include]",
+    )
+    include_usergroups: bool = setting(
+        True,
+        flag="--usergroups/--no-usergroups",
+        cli=9.4,
+        flow=28,
+        commands=("run", "flow run"),
+        help="Load user groups and their members (needs usergroups:read) [default: include]",
+    )
+    pii: str = setting(
+        "keep",
+        flag="--pii",
+        cli=9.5,
+        flow=29,
+        commands=("run", "flow run", "flow serve"),
+        help="Personal data (emails, phones, real and display names, profile images): keep, "
+        "hash (salted with the pii_salt secret) or drop, before anything leaves the process "
+        "[default: keep]",
+    )
+    team_ids: tuple[str, ...] = setting(
+        (),
+        flag="--team",
+        cli=1.5,
+        flow=30,
+        kind=list[str],
+        commands=ALL_COMMANDS,
+        help="Enterprise Grid: a workspace (team id) to load, repeatable [default: every "
+        "workspace an org-wide token is installed in]",
+    )
+    #: Enterprise Grid: every workspace of this org load (the flow's per-workspace runs
+    #: get it, so a channel shared between them is loaded by one of them only).
+    org_teams: tuple[str, ...] = setting((), flow=31, kind=list[str])
     auto_join: bool = setting(
         False,
         flag="--auto-join/--no-auto-join",
@@ -450,6 +509,10 @@ class LoadSettings:
             )
         if not str(self.base_url).startswith(("http://", "https://")):
             raise ConfigError(f"base URL {self.base_url!r} must start with http:// or https://")
+        if self.pii not in PII_MODES:
+            raise ConfigError(
+                f"unknown --pii mode {self.pii!r}: choose one of {', '.join(PII_MODES)}"
+            )
         if self.time_scale <= 0:
             raise ConfigError("time scale must be > 0")
         if not 0 < self.budget_share <= 1:

@@ -131,6 +131,13 @@ def test_flow_parameters_keep_their_names_and_defaults():
         "journal_path",
         "rescan",
         "models",
+        "include_dms",
+        "include_group_dms",
+        "include_files",
+        "include_usergroups",
+        "pii",
+        "team_ids",
+        "org_teams",
     ]
     assert params["shards"].default == 4 and params["max_concurrency"].default == 4
     assert params["retries"].default == 3 and params["retry_backoff_s"].default == 10.0
