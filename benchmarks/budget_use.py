@@ -167,9 +167,13 @@ def fetch_readable_ids(sim: SimProcess, profile: str, time_scale: float) -> list
         ) as client:
             ids: list[str] = []
             async for page in client.paginate(
-                "conversations.list", types="public_channel,private_channel"
+                "conversations.list", types="public_channel,private_channel,im,mpim"
             ):
-                ids.extend(c["id"] for c in page.get("channels") or [] if c.get("is_member"))
+                ids.extend(
+                    c["id"]
+                    for c in page.get("channels") or []
+                    if c.get("is_member") or c.get("is_im")
+                )
             return sorted(ids)
 
     return asyncio.run(go())

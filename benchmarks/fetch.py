@@ -112,14 +112,14 @@ class Backfill:
         try:
             async for page in self._pages(
                 "conversations.list",
-                types="public_channel,private_channel",
+                types="public_channel,private_channel,im,mpim",
                 exclude_archived="false",
             ):
                 channels.extend(page.get("channels") or [])
         except Exception as exc:  # noqa: BLE001 - recorded, the run is then empty
             self.result.failed.append(f"conversations.list: {_describe(exc)}")
         created = {c["id"]: int(c.get("created") or 0) for c in channels}
-        readable = sorted(c["id"] for c in channels if c.get("is_member"))
+        readable = sorted(c["id"] for c in channels if c.get("is_member") or c.get("is_im"))
         if self.only_channels is not None:
             readable = [cid for cid in readable if cid in self.only_channels]
         if self.max_channels is not None:

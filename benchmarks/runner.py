@@ -32,6 +32,7 @@ SCENARIOS = (
     "nightly",
     "history_pages",
     "models",
+    "org",
 )
 #: A scenario's module under benchmarks/ where it is not the scenario's name.
 SCENARIO_MODULES = {"budget": "budget_use"}

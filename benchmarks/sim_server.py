@@ -33,8 +33,30 @@ async def _serve(args: argparse.Namespace) -> None:
     from ingest.simulator import Workspace, serve_simulator
 
     t0 = time.perf_counter()
-    ws = Workspace.generate(args.size, seed=args.seed)
-    counts = _counts(ws, args.size)
+    served: Any
+    if args.org:
+        from ingest.simulator.org import Org
+
+        sizes = args.org_sizes.split(",") if args.org_sizes else None
+        served = Org.generate(args.org, seed=args.seed, sizes=sizes)
+        ws = served.workspaces[0]
+        truth = served.truth()
+        counts = {
+            "messages": truth.message_count(),
+            "channels": len(truth.channel_ids),
+            "readable_channels": len(truth.readable_channel_ids),
+        }
+        org_info: dict[str, Any] = {
+            "enterprise_id": served.enterprise_id,
+            "teams": {
+                t: {"size": w.size, "messages": truth.teams[t].message_count()}
+                for t, w in ((w.team_id, w) for w in served.workspaces)
+            },
+        }
+    else:
+        served = ws = Workspace.generate(args.size, seed=args.seed)
+        counts = _counts(ws, args.size)
+        org_info = {}
     gen_s = time.perf_counter() - t0
     kwargs: dict[str, Any] = {}
     if args.app_token:
@@ -42,7 +64,7 @@ async def _serve(args: argparse.Namespace) -> None:
     if args.ack_timeout_s is not None:
         kwargs["ack_timeout_s"] = args.ack_timeout_s
     async with serve_simulator(
-        ws,
+        served,
         profile=args.profile,
         time_scale=args.time_scale,
         latency_ms=args.latency_ms,
@@ -51,11 +73,12 @@ async def _serve(args: argparse.Namespace) -> None:
         hello = {
             "base_url": sim.base_url,
             "url": sim.url,
-            "token": ws.token,
+            "token": served.token,
             "app_token": sim.socket.app_token,
             "team_id": ws.team_id,
             "gen_s": round(gen_s, 3),
             **counts,
+            **org_info,
         }
         sys.stdout.write(json.dumps(hello) + "\n")
         sys.stdout.flush()
@@ -72,6 +95,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--latency-ms", type=float, default=0.0)
     p.add_argument("--app-token", default=None, help="Socket Mode app token [simulator's]")
     p.add_argument("--ack-timeout-s", type=float, default=None)
+    p.add_argument("--org", type=int, default=0, help="serve an Enterprise Grid org of N")
+    p.add_argument("--org-sizes", default=None, help="the org's workspace sizes, comma-separated")
     args = p.parse_args(argv)
     try:
         asyncio.run(_serve(args))

@@ -29,6 +29,8 @@ class SimProcess:
         start_timeout_s: float = 600.0,
         app_token: str | None = None,
         ack_timeout_s: float | None = None,
+        org: int = 0,
+        org_sizes: tuple[str, ...] | None = None,
     ) -> None:
         self.size = size
         self.seed = seed
@@ -38,6 +40,8 @@ class SimProcess:
         self.start_timeout_s = start_timeout_s
         self.app_token_option = app_token
         self.ack_timeout_s = ack_timeout_s
+        self.org = org
+        self.org_sizes = org_sizes
         self.proc: subprocess.Popen[str] | None = None
         self.hello: dict[str, Any] = {}
 
@@ -62,6 +66,10 @@ class SimProcess:
             cmd += ["--app-token", self.app_token_option]
         if self.ack_timeout_s is not None:
             cmd += ["--ack-timeout-s", repr(float(self.ack_timeout_s))]
+        if self.org:
+            cmd += ["--org", str(self.org)]
+            if self.org_sizes:
+                cmd += ["--org-sizes", ",".join(self.org_sizes)]
         env = {
             **os.environ,
             "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""),

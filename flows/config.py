@@ -79,6 +79,18 @@ class FlowOptions:
         help="First retry delay in seconds (then x2, x4, ...)",
     )
 
+    workspace_deployment: str | None = setting(
+        None,
+        flag="--workspace-deployment",
+        cli=16.35,
+        flow=32,
+        config=False,
+        commands=FLOW_COMMANDS,
+        help="Enterprise Grid: run each workspace of the org as a flow run of this deployment "
+        "(e.g. slack_pipeline/slack-workspace) so workers load them in parallel [default: "
+        "one after another in this run]",
+    )
+
     def validate(self) -> FlowOptions:
         if self.shards < 1 or self.max_concurrency < 1 or self.retries < 0:
             raise ConfigError("shards and max concurrency must be >= 1, retries >= 0")
@@ -91,8 +103,9 @@ FLOW_SCHEMAS: tuple[type, ...] = (LoadSettings, Target, FlowOptions)
 
 def settings_to_params(settings: LoadSettings) -> dict[str, Any]:
     out = dataclasses.asdict(settings)
-    out["channels"] = list(settings.channels)
-    out["exclude_channels"] = list(settings.exclude_channels)
+    for key, value in out.items():  # lists (JSON) for tuples: channels, team_ids, ...
+        if isinstance(value, tuple):
+            out[key] = list(value)
     return out
 
 

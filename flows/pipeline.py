@@ -20,6 +20,7 @@ import inspect
 import logging
 import threading
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
 
@@ -170,7 +171,7 @@ slack_pipeline = flow(name="slack_pipeline", on_failure=[FAILURE_HOOK], task_run
 def run_pipeline(params: dict[str, Any]) -> dict[str, Any]:
     """The flow's body: `params` are its parameters, by name (see `flow_signature`)."""
     from flows.analytics import build_models_task
-    from flows.secrets import get_token
+    from flows.secrets import get_pii_salt, get_token
     from ingest.analytics.after_load import check_models
     from ingest.load.preflight import preflight
 
@@ -180,7 +181,17 @@ def run_pipeline(params: dict[str, Any]) -> dict[str, Any]:
     settings, target = resolve(by_schema[LoadSettings], by_schema[Target])
     # Fails fast (no retry) on a bad token, a missing scope or an unreachable API.
     check_models(target)  # --models yes without dbt: before anything is loaded
-    team_id = preflight(get_token(), settings.replace(channels=(), exclude_channels=()))["team_id"]
+    get_pii_salt(settings)  # --pii hash without its salt: before Slack is read
+    info = preflight(get_token(), settings.replace(channels=(), exclude_channels=()))
+    if info["org"] is not None and len(info["teams"]) > 1:  # Enterprise Grid: per workspace
+        from flows.org import run_org_pipeline
+
+        summary = run_org_pipeline(params, info["org"], info["teams"], opts.workspace_deployment)
+        summary["models"] = build_models_task(target)
+        return summary
+    if info["org"] is not None:  # one workspace of an org
+        settings = settings.replace(team_ids=info["teams"])
+    team_id = info["team_id"]
     if opts.shard_deployment:  # shard runs in other processes count against the tag limit
         ensure_tag_limit(HISTORY_TAG, opts.max_concurrency)
     ensure_load_lock(target)
@@ -210,8 +221,10 @@ def run_pipeline(params: dict[str, Any]) -> dict[str, Any]:
         else _run_in_process(ctx)
     )
     summary = _finish(ctx, run)
-    # after a load that finished: the analytics models (--models), with their artifact
-    summary["models"] = build_models_task(target)
+    # after a load that finished: the analytics models (--models), with their artifact;
+    # a workspace of an org run leaves them to its parent (they read every workspace)
+    if not settings.org_teams:
+        summary["models"] = build_models_task(target)
     return summary
 
 
@@ -222,9 +235,13 @@ def _run_in_process(ctx: RunContext) -> dict[str, Any]:
     opts = ctx.task_options()
     # The whole budget (every task of this process shares the client's buckets), and the
     # DuckDB writer role for the run (its tasks take turns on a local lock).
-    with budget_lease(ctx.budget_name, ctx.slots, ctx.slots), hold_writer(target):
+    # A workspace of an org run shares the DuckDB file with its sibling runs on other
+    # workers: it takes the writer role per load step (the load lock), not for the run.
+    org_child = bool(ctx.settings.get("org_teams"))
+    writer = nullcontext() if org_child else hold_writer(target)
+    with budget_lease(ctx.budget_name, ctx.slots, ctx.slots), writer:
         ctx.mark("leases")
-        out["settled"] = settle_pending(target, lock=lock)
+        out["settled"] = settle_pending(target, _own_pipelines(ctx, target), lock=lock)
         plan = get_resources.with_options(**opts)(ctx.settings)
         ctx.mark("plan")
         groups = assign_shards(plan["readable"], ctx.n_shards)
@@ -263,6 +280,18 @@ def _run_in_process(ctx: RunContext) -> dict[str, Any]:
             meta_results = [_outcome(f, None, ctx.n_shards, []) for f in meta]
             ctx.mark("tasks")
     return {**out, "plan": plan, "shards": shard_results, "meta": meta_results}
+
+
+def _own_pipelines(ctx: RunContext, target: Target) -> list[str] | None:
+    """The pipelines whose leftover packages this run settles: all of the dataset's, or for
+    a workspace of an org run only its own (its siblings may be loading right now)."""
+    from flows.pending import local_pipeline_names
+    from ingest.load.run import team_shard
+
+    if not ctx.settings.get("org_teams"):
+        return None
+    own = target.pipeline_name(team_shard(settings_from_params(ctx.settings), None))
+    return [n for n in local_pipeline_names(target) if n == own or n.startswith(own + "_")]
 
 
 def _outcome(future: Any, index: int | None, n: int, ids: list[str]) -> dict[str, Any]:

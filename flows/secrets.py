@@ -8,7 +8,8 @@
    `SOURCES__SLACK__ACCESS_TOKEN` environment variable) via `ingest.config.resolve_token`.
 
 The token is only ever passed to `ingest` functions in the process that uses it; it is not
-logged, returned, stored in an artifact, or sent to Prefect as a parameter.
+logged, returned, stored in an artifact, or sent to Prefect as a parameter. The salt of
+`--pii hash` (`get_pii_salt`) comes from the same places and is kept the same way.
 """
 
 from __future__ import annotations
@@ -53,6 +54,24 @@ def get_token() -> str:
     if not token:
         token = resolve_token()
     return check_token(token)
+
+
+DEFAULT_PII_SECRET_BLOCK = "slack-pii-salt"
+PII_SECRET_BLOCK_ENV = "SLACK_INGEST_PII_SECRET_BLOCK"
+
+
+def get_pii_salt(settings: Any) -> str | None:
+    """The salt of `--pii hash` for this run, from the same places as the token (never a
+    flow parameter): a Prefect Secret block (`SLACK_INGEST_PII_SECRET_BLOCK`, default
+    `slack-pii-salt`), else dlt's providers (`[sources.slack] pii_salt`,
+    `SOURCES__SLACK__PII_SALT`). None for keep/drop; ConfigError (one line naming the secret)
+    when hash finds none."""
+    from ingest.config.resolve import resolve_pii_salt
+
+    if settings.pii != "hash":
+        return None
+    name = os.environ.get(PII_SECRET_BLOCK_ENV, "").strip() or DEFAULT_PII_SECRET_BLOCK
+    return _from_block(name) or resolve_pii_salt(settings)
 
 
 DEFAULT_APP_SECRET_BLOCK = "slack-app-token"

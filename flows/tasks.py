@@ -8,7 +8,6 @@ dataset; with DuckDB the load step takes the writer lock (flows.concurrency).
 
 from __future__ import annotations
 
-import importlib
 import os
 import socket
 import time
@@ -21,35 +20,14 @@ from prefect.tasks import exponential_backoff
 from flows.concurrency import load_lock
 from flows.config import DEFAULT_BACKOFF_S, RETRIES, settings_from_params, target_from_params
 from flows.failures import retry_transient
-from flows.secrets import get_token
+from flows.secrets import get_pii_salt, get_token
 from flows.sharding import shard_name
+from ingest.load.eager import import_load_modules
 
-#: Heavy modules the tasks would otherwise import lazily. `.submit()` runs each task in its
-#: own thread, and two threads importing one module at once can see it half initialized
-#: ("partially initialized module 'pandas' has no attribute 'DataFrame'"): import them
-#: here, in the thread that imports the flow, before any task is submitted.
-EAGER_MODULES = (
-    "numpy",
-    "pandas",
-    "pyarrow",
-    "duckdb",
-    "dlt",
-    "dlt.common.libs.pyarrow",
-    "dlt.destinations.impl.duckdb.duck",
-    "dlt.destinations.impl.duckdb.sql_client",
-    "dlt.destinations.insert_job_client",
-    "ingest.load.run",
-    "ingest.source",
-    "ingest.source.resources",
-    "ingest.load.dataset_states",
-    "ingest.load.preflight",
-    "flows.budget_lease",
-    "flows.pending",
-    "flows.progress",
-    "flows.artifacts",
-)
-for _name in EAGER_MODULES:
-    importlib.import_module(_name)
+#: `.submit()` runs each task in its own thread: the heavy modules a load imports lazily are
+#: imported here, in the thread that imports the flow, before any task is submitted
+#: (`ingest.load.eager`).
+import_load_modules(("flows.budget_lease", "flows.pending", "flows.progress", "flows.artifacts"))
 
 JITTER = 0.5
 
@@ -103,14 +81,15 @@ def _load(
     from flows.budget_lease import apply_share, budget_lease
     from flows.pending import settle_pending
     from ingest.load.dataset_states import collect_seed_states
-    from ingest.load.run import run_load
+    from ingest.load.run import run_load, team_shard
 
     s = settings_from_params(settings)
     t = target_from_params(target)
     lock = load_lock(t)
     started = time.time()
     token = get_token()
-    settled = settle_pending(t, [t.pipeline_name(shard)], lock=lock)
+    pii_salt = get_pii_salt(s)  # --pii hash: read here, like the token; never a parameter
+    settled = settle_pending(t, [t.pipeline_name(team_shard(s, shard))], lock=lock)
     if "messages" in resources and seeds is None:
         seeds = collect_seed_states(t, channel_ids, lock=lock)
 
@@ -125,6 +104,7 @@ def _load(
             shard=shard,
             load_lock=lock,
             seed_states=seeds,
+            pii_salt=pii_salt,
         )
 
     if budget:  # a process of a distributed run: lease this process's part of the budget
@@ -147,13 +127,18 @@ def _load(
 @task(name="get_resources", **RETRY_OPTIONS)
 def get_resources(settings: dict[str, Any]) -> dict[str, Any]:
     """Channels to read (ids, sorted) and channels skipped, with why."""
-    from ingest.source import plan_channels
+    from ingest.source import channel_pii, drop_owned_elsewhere, pii_for, plan_channels, team_of
 
-    plan = plan_channels(get_token(), settings_from_params(settings))
+    s = settings_from_params(settings)
+    # --pii: a missing salt fails here, before Slack is read; group DM names (members'
+    # handles) go to Prefect hashed or dropped, as the rows are loaded
+    pii = pii_for(s.pii, get_pii_salt(s))
+    plan = plan_channels(get_token(), s)
+    drop_owned_elsewhere(plan, team_of(s), s.org_teams)  # an org's shared channels: once
     return {
         "readable": plan.readable_ids,
         "selected": [c["id"] for c in plan.selected],
-        "names": {c["id"]: c.get("name", "") for c in plan.selected},
+        "names": {c["id"]: channel_pii(c, pii).get("name", "") for c in plan.selected},
         "skipped": dict(plan.skipped),
     }
 
@@ -162,12 +147,12 @@ def get_resources(settings: dict[str, Any]) -> dict[str, Any]:
 def load_channels(
     settings: dict[str, Any], target: dict[str, Any], budget: dict[str, Any] | None = None
 ) -> dict[str, Any]:
-    """Team, channels and channel members (pipeline `<base>_meta`)."""
+    """Team, channels, channel members, files and user groups (pipeline `<base>_meta`)."""
     return _load(
         settings,
         target,
         shard="meta",
-        resources=("team", "channels", "channel_members"),
+        resources=("team", "channels", "channel_members", "files", "usergroups"),
         budget=budget,
     )
 

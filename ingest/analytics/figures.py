@@ -349,7 +349,8 @@ def shorten(text: str, width: int) -> str:
 
 
 def channel_label(name: str) -> str:
-    return name if name.startswith("#") else f"#{name}"
+    """'#general'; a DM keeps its own label ('DM with U123')."""
+    return name if name.startswith(("#", "DM with ")) else f"#{name}"
 
 
 def _plural(n: int, word: str) -> str:

@@ -23,7 +23,7 @@ from ingest.cli.analytics import report_command
 from ingest.cli.guard import err, fail, guarded
 from ingest.cli.listen import listen_command
 from ingest.cli.options import JsonOpt, TokenOpt, pick, with_setting_options
-from ingest.cli.report import progress_panel, summary_tables
+from ingest.cli.report import progress_panel, summary_tables, workspaces_table
 from ingest.load.target import Target
 from ingest.source import LoadSettings
 
@@ -61,10 +61,12 @@ def _setup(
     os.environ.setdefault("RUNTIME__INTERCEPT_SIGNALS", "false")
 
 
-def _run_with_display(run: Callable[[Any], Any], quiet: bool, time_scale: float = 1.0) -> Any:
+def _run_with_display(
+    run: Callable[[Any], Any], quiet: bool, time_scale: float = 1.0, progress: Any = None
+) -> Any:
     from ingest.source import LoadProgress
 
-    progress = LoadProgress()
+    progress = progress or LoadProgress()
     if quiet or not out.is_terminal:
         return run(progress)
     with Live(
@@ -88,6 +90,8 @@ def _print_summary(
     # names of the channels the load's own plan listed (progress.channel_names)
     for table in summary_tables(result, result.progress.get("channel_names")):
         out.print(table)
+    if getattr(result, "teams", None):
+        out.print(workspaces_table(result.teams))
     if json_path is not None:
         doc = result.as_dict() | (extra or {})
         json_path.write_text(json.dumps(doc, indent=2, default=str))
@@ -103,7 +107,12 @@ def run(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No live progress display")] = False,
 ) -> None:
     """Load the workspace into the destination (incremental: each run continues from the last)."""
-    from ingest.config.resolve import resolve_settings, resolve_target, resolve_token_with_origin
+    from ingest.config.resolve import (
+        resolve_pii_salt,
+        resolve_settings,
+        resolve_target,
+        resolve_token_with_origin,
+    )
     from ingest.load.dataset_states import seed_states_if_readable
     from ingest.load.preflight import preflight
     from ingest.load.run import check_target, run_load
@@ -115,6 +124,9 @@ def run(
 
     def go() -> Any:
         settings = resolve_settings(pick(overrides, LoadSettings))
+        # --pii hash without a salt: exit 2 before anything is read (the load reads the
+        # salt from the same dlt providers itself: it is never passed around or printed)
+        resolve_pii_salt(settings)
         target = check_target(resolve_target(pick(overrides, Target)))
         check_models(target)
         targets.append(target)
@@ -122,10 +134,36 @@ def run(
         raw, origin = resolve_token_with_origin(token)
         tok = check_token(raw, origin)
         try:
-            preflight(tok, settings, token_origin=origin)
+            info = preflight(tok, settings, token_origin=origin)
         except Exception as exc:  # before the load: say so in the failure line
             exc.ingest_kept = "nothing was loaded by this run"  # type: ignore[attr-defined]
             raise
+        org, teams = info["org"], info["teams"]
+        if org is not None and len(teams) > 1:  # Enterprise Grid: every workspace at once
+            from ingest.load.org import OrgProgress, run_org
+
+            out.print(
+                f"org {org.name} ({org.enterprise_id}): loading {len(teams)} workspaces at "
+                f"once: {', '.join(teams)}",
+                highlight=False,
+                soft_wrap=True,
+            )
+            return _run_with_display(
+                lambda p: run_org(
+                    tok,
+                    settings,
+                    target,
+                    org,
+                    teams,
+                    progress=p,
+                    seed_states=seed_states_if_readable(target, p),
+                ),
+                quiet,
+                settings.time_scale,
+                OrgProgress(),
+            )
+        if org is not None:  # one workspace of an org
+            settings = settings.replace(team_ids=teams)
         # cursors committed by the flow's shard pipelines too: a plain run after flow runs
         # continues each channel where any pipeline of the dataset stopped
         return _run_with_display(
@@ -267,8 +305,26 @@ def simulate(
             help="Ask Socket Mode clients to reconnect every SECONDS [default: never]",
         ),
     ] = None,
+    org: Annotated[
+        int | None,
+        typer.Option(
+            "--org",
+            metavar="N",
+            help="Serve an Enterprise Grid org of N workspaces (org-wide token; --size unused)",
+        ),
+    ] = None,
+    org_sizes: Annotated[
+        str | None,
+        typer.Option(
+            "--org-sizes",
+            metavar="SIZES",
+            help="Workspace sizes of the org, cycled, e.g. small,tiny "
+            "(default: small,tiny,small,tiny,tiny,small,tiny,tiny)",
+        ),
+    ] = None,
 ) -> None:
-    """Serve a simulated Slack workspace at http://HOST:PORT/api/<method> until interrupted."""
+    """Serve a simulated Slack workspace (or an org, --org) at http://HOST:PORT/api/<method>
+    until interrupted."""
     from ingest.simulator.main import run_simulator_cli
 
     guarded(
@@ -284,6 +340,8 @@ def simulate(
             token=token,
             app_token=app_token,
             socket_refresh_s=socket_refresh,
+            org=org,
+            org_sizes=org_sizes,
         )
     )
 

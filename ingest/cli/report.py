@@ -17,8 +17,13 @@ from rich.table import Table
 
 
 def channel_label(cid: str, names: Mapping[str, str] | None) -> str:
-    """'#general (C123)', or the id alone when its name is unknown."""
+    """'#general (C123)', 'group DM mpdm-a--b-1 (G123)', 'DM D123' (an im has no name), or
+    the id alone when its name is unknown."""
     name = (names or {}).get(cid) or ""
+    if name.startswith("mpdm-"):
+        return f"group DM {name} ({cid})"
+    if not name and cid.startswith("D"):
+        return f"DM {cid}"
     return f"#{name} ({cid})" if name else cid
 
 
@@ -128,3 +133,23 @@ def summary_tables(result: Any, channel_names: Mapping[str, str] | None = None) 
             n.add_row(escape(text))
         tables.append(n)
     return tables
+
+
+def workspaces_table(teams: Mapping[str, Any]) -> Table:
+    """An org load: one row per workspace (its own load, its own budgets)."""
+    t = Table(title="Workspaces (each with its own Slack budgets)")
+    for col in ("workspace", "channels", "messages", "replies", "requests", "429s", "seconds"):
+        t.add_column(col, justify="left" if col == "workspace" else "right")
+    for team, result in sorted(teams.items()):
+        snap = result.progress
+        reqs = result.requests.values()
+        t.add_row(
+            team,
+            f"{snap['channels_done']:,}/{snap['channels_total']:,}",
+            f"{snap['messages']:,}",
+            f"{snap['replies']:,}",
+            f"{sum(r.get('requests', 0) for r in reqs):,}",
+            str(sum(r.get("n_429", 0) for r in reqs)),
+            f"{result.elapsed_s:,.1f}",
+        )
+    return t

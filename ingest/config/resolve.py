@@ -35,13 +35,21 @@ import orjson
 from ingest.config.files import toml_read_error
 from ingest.load.run import ALL_RESOURCES
 from ingest.load.target import Target
-from ingest.source import ConfigError, LoadSettings, SchemaField, clean_overrides, schema_fields
+from ingest.source import (
+    ConfigError,
+    LoadSettings,
+    SchemaField,
+    clean_overrides,
+    pii_for,
+    schema_fields,
+)
 
 SOURCE_SECTION = "sources.slack"
 TARGET_SECTION = "slack_ingest"
-#: Keys `[sources.slack]` may hold: every LoadSettings field, and the token (secrets.toml).
+#: Keys `[sources.slack]` may hold: every LoadSettings field, the tokens and the --pii hash
+#: salt (secrets.toml).
 SOURCE_KEYS = frozenset(
-    {f.name for f in schema_fields(LoadSettings)} | {"access_token", "app_token"}
+    {f.name for f in schema_fields(LoadSettings)} | {"access_token", "app_token", "pii_salt"}
 )
 #: Sub-tables dlt itself reads there: `[sources.slack.slack]` (the `slack_source` function's
 #: own section) and one per resource (`[sources.slack.messages]`, ...).
@@ -87,6 +95,22 @@ def resolve_app_token_with_origin(explicit: str | None = None) -> tuple[str | No
     """The app-level token (`xapp-`, Socket Mode) and where it came from: --app-token,
     SOURCES__SLACK__APP_TOKEN, or `app_token` in [sources.slack] of .dlt/secrets.toml."""
     return _secret_with_origin("app_token", explicit, APP_TOKEN_FLAG, APP_TOKEN_ENV)
+
+
+PII_SALT_KEY = "pii_salt"
+PII_SALT_ENV = "SOURCES__SLACK__PII_SALT"
+
+
+def resolve_pii_salt(settings: LoadSettings) -> str | None:
+    """The salt of `--pii hash` (`pii_salt` in [sources.slack] of .dlt/secrets.toml, or
+    SOURCES__SLACK__PII_SALT); None for keep/drop (not read). ConfigError naming the secret
+    when hash has none, so the run stops before anything is read from Slack. Never put the
+    value in a message."""
+    if settings.pii != "hash":
+        return None
+    salt = _secret_with_origin(PII_SALT_KEY, None, "", PII_SALT_ENV)[0]
+    pii_for(settings.pii, salt)  # ConfigError: the one line naming the secret to set
+    return salt
 
 
 def _secret_with_origin(

@@ -105,11 +105,42 @@ def load_options(target: Target) -> tuple[dict[str, Any], dict[str, Any]]:
     return {}, {}
 
 
+#: BigQuery: table -> (the resource that writes it, day-partition column, cluster columns).
+#: Tables a resource writes besides its own (reactions, file_shares, usergroup_members) are
+#: dlt table variants of it, hinted through `apply_hints(create_table_variant=True)`.
+BIGQUERY_TABLES: dict[str, tuple[str, str | None, list[str]]] = {
+    "messages": ("messages", "ts_at", ["channel_id"]),
+    "reactions": ("messages", "ts_at", ["channel_id", "name"]),
+    "files": ("files", "created", ["user"]),
+    "file_shares": ("files", None, ["channel_id", "file_id"]),
+    "usergroups": ("usergroups", None, ["id"]),
+    "usergroup_members": ("usergroups", None, ["usergroup_id"]),
+}
+
+
 def apply_destination_hints(source: Any, target: Target) -> Any:
     if target.destination == "bigquery":
         from dlt.destinations.adapters import bigquery_adapter
 
-        bigquery_adapter(source.resources["messages"], partition="ts_at", cluster=["channel_id"])
+        for table, (name, partition, cluster) in BIGQUERY_TABLES.items():
+            resource = source.resources.get(name)
+            if resource is None:
+                continue
+            if table == name:
+                if partition:
+                    bigquery_adapter(resource, partition=partition, cluster=cluster)
+                else:
+                    bigquery_adapter(resource, cluster=cluster)
+                continue
+            columns: dict[str, dict[str, Any]] = {c: {"x-bigquery-cluster": True} for c in cluster}
+            if partition:
+                columns.setdefault(partition, {})["x-bigquery-partition"] = True
+            resource.apply_hints(
+                table_name=table,
+                create_table_variant=True,
+                columns=columns,
+                additional_table_hints={"x-bigquery-cluster-columns": cluster},
+            )
     return source
 
 

@@ -17,6 +17,7 @@ from ingest.source import (
     ConfigError,
     LoadSettings,
     client_for,
+    org_of_client,
     plan_channels,
     run_async,
 )
@@ -101,7 +102,9 @@ async def probe_base_url(base_url: str) -> ConfigError | None:
 def preflight(
     token: str, settings: LoadSettings, *, token_origin: str | None = None
 ) -> dict[str, Any]:
-    """Check the base URL, the token and the channel selection; return {"team_id"}.
+    """Check the base URL, the token, `--team` and the channel selection; return
+    {"team_id", "org", "teams"}: an org-wide token's `Org` and the workspaces the load
+    covers (`team_id` = the one workspace a load reads, or the org's id).
 
     `token_origin` names where the token came from ("the --token flag", ...): a token
     Slack rejects is then a ConfigError naming it (without it, the SlackAuthError itself
@@ -112,8 +115,28 @@ def preflight(
         if wrong is not None:
             raise wrong
         async with client_for(token, settings) as client:
-            info: dict[str, Any] = {"team_id": client.team_id}
+            info: dict[str, Any] = {"team_id": client.team_id, "org": None, "teams": ()}
+            org = await org_of_client(client)
+            if org is None:
+                if settings.team_ids and tuple(settings.team_ids) != (client.team_id,):
+                    raise ConfigError(
+                        f"--team {', '.join(settings.team_ids)}: this token belongs to "
+                        f"workspace {client.team_id} and is not an org-wide (Enterprise Grid) "
+                        "token: leave --team out, or use the org's token"
+                    )
+            else:
+                teams = org.select(settings.team_ids)
+                info.update(org=org, teams=teams)
+                if len(teams) == 1:
+                    info["team_id"] = teams[0]
+                elif settings.channels or settings.exclude_channels:
+                    raise ConfigError(
+                        "--channel/--exclude-channel with an org-wide token: name the "
+                        "workspace they belong to with one --team"
+                    )
             if settings.channels or settings.exclude_channels:
+                if org is not None:  # the one workspace named: its channels
+                    client.team_arg = info["team_id"]
                 await plan_channels(client, settings, join=False)
             return info
 

@@ -53,6 +53,7 @@ from ingest.source import (
     reconcile,
     saved_channel_states,
     start_history,
+    team_of,
 )
 
 __all__ = [  # (names other modules import from here)
@@ -82,10 +83,19 @@ __all__ = [  # (names other modules import from here)
     "raised_memory_limit",
     "run_load",
     "sync_with_destination",
+    "team_shard",
 ]
 
 log = logging.getLogger("ingest.load.run")  # shown by --verbose
-ALL_RESOURCES = ("team", "channels", "users", "channel_members", "messages")
+ALL_RESOURCES = (
+    "team",
+    "channels",
+    "users",
+    "channel_members",
+    "files",
+    "usergroups",
+    "messages",
+)
 
 
 def log_and_note(
@@ -423,6 +433,15 @@ def _prepare_changes(
     return changes
 
 
+def team_shard(settings: LoadSettings, shard: str | None) -> str | None:
+    """The pipeline suffix of a load: one workspace of an org (`--team`) has pipelines of its
+    own (`<name>_<team>[_<shard>]`), so its cursors and packages never mix with another's."""
+    team = team_of(settings)
+    if not team:
+        return shard
+    return f"{team}_{shard}" if shard else team
+
+
 def run_load(
     token: str,
     settings: LoadSettings,
@@ -434,6 +453,7 @@ def run_load(
     shard: str | None = None,
     load_lock: Callable[[], AbstractContextManager[Any]] | None = None,
     seed_states: dict[str, dict[str, Any]] | None = None,
+    pii_salt: str | None = None,
 ) -> LoadResult:
     """Extract, normalize and load one Slack load into the target.
 
@@ -445,9 +465,11 @@ def run_load(
     progress = progress or LoadProgress()
     tune_process_memory()
     started = time.monotonic()
+    shard = team_shard(settings, shard)
     run, pending = _open(target, shard, load_lock or nullcontext, progress, seed_states)
     settings = settings.validate()
-    ctx = SlackContext(check_token(token), settings, progress)
+    # --pii hash: the salt (else dlt's providers') stays in the context, never in dlt
+    ctx = SlackContext(check_token(token), settings, progress, pii_salt=pii_salt)
     stream = MessageStream()
     try:
         _load_slices(run, token, settings, ctx, stream, channel_ids, resources, seed_states)

@@ -30,6 +30,10 @@ ALL_SCOPES = frozenset(
         "channels:join",
         "im:read",
         "mpim:read",
+        "im:history",
+        "mpim:history",
+        "files:read",
+        "usergroups:read",
     }
 )
 INF = 1 << 62
@@ -44,6 +48,16 @@ PAGE_LIMITS: dict[str, tuple[int | None, int]] = {
 }
 UNLISTED_PAGE_LIMITS = {"conversations.history": (15, 15), "conversations.replies": (15, 15)}
 USERS_LIST_UNPAGINATED_MAX = 1000
+FILES_COUNT = (100, 1000)  # files.list `count`: (default, max)
+FILE_TYPES = {  # files.list `types` -> does a file match
+    "all": lambda f: True,
+    "spaces": lambda f: f["filetype"] == "space",
+    "snippets": lambda f: f["mode"] == "snippet",
+    "images": lambda f: f["mimetype"].startswith("image/"),
+    "gdocs": lambda f: f["filetype"] == "gdoc",
+    "zips": lambda f: f["filetype"] == "zip",
+    "pdfs": lambda f: f["filetype"] == "pdf",
+}
 SHORT_PAGE_PCT = 10  # percent of non-final pages deliberately shorter than `limit`
 _TYPE_SCOPES = {
     "public_channel": "channels:read",
@@ -59,6 +73,7 @@ class TokenInfo:
     revoked: bool = False
     expired: bool = False
     inactive: bool = False
+    user: str | None = None  # a user token acting as this user; None: the app's bot
 
 
 class ApiError(Exception):
@@ -84,7 +99,10 @@ class Api:
         self.ws = ws
         self.profile = profile
         self.replies_parent_every_page = replies_parent_every_page
-        self.tokens: dict[str, TokenInfo] = {ws.token: TokenInfo()}
+        self.tokens: dict[str, TokenInfo] = {
+            ws.token: TokenInfo(),
+            ws.user_token: TokenInfo(user=ws.user_token_user.id),
+        }
         self.methods: dict[str, Callable[[dict[str, str], TokenInfo], dict[str, Any]]] = {
             "auth.test": self.auth_test,
             "team.info": self.team_info,
@@ -96,6 +114,8 @@ class Api:
             "conversations.history": self.conversations_history,
             "conversations.replies": self.conversations_replies,
             "conversations.join": self.conversations_join,
+            "files.list": self.files_list,
+            "usergroups.list": self.usergroups_list,
         }
 
     # ------------------------------------------------------------------ plumbing
@@ -123,7 +143,7 @@ class Api:
     @staticmethod
     def items_of(body: dict[str, Any]) -> int:
         """Items a successful body carries (list length, or 1 for single objects)."""
-        for key in ("messages", "channels", "members"):
+        for key in ("messages", "channels", "members", "files", "usergroups"):
             if key in body:
                 return len(body[key])
         return 1
@@ -173,19 +193,47 @@ class Api:
         except cursors.InvalidCursor:
             raise ApiError("invalid_cursor") from None
 
-    def _visible_channel(self, params: dict[str, str]) -> Channel:
+    def _visible_channel(self, params: dict[str, str], viewer: str | None = None) -> Channel:
         cid = params.get("channel")
         if not cid:
             raise ApiError("invalid_arguments")
         ch = self.ws.channel(cid)
-        if ch is None or (ch.is_private and not ch.is_member):
+        if ch is None or not self.ws.can_see(ch, viewer):
             raise ApiError("channel_not_found")
         return ch
 
+    @staticmethod
+    def _scope(ch: Channel, what: str) -> str:
+        """The scope reading (what = "read" or "history") this kind of conversation needs."""
+        kind = (
+            "im"
+            if ch.is_im
+            else "mpim"
+            if ch.is_mpim
+            else "groups"
+            if ch.is_private
+            else "channels"
+        )
+        return f"{kind}:{what}"
+
+    def _conversation_obj(self, ch: Channel, viewer: str | None = None) -> dict[str, Any]:
+        """The conversation as the bot (viewer None) or user `viewer` sees it."""
+        ws = self.ws
+        if ch.is_im:
+            me = viewer or ws.app_user.id
+            other = next((m for m in ch.members if m != me), ch.dm_user)
+            return render.im_obj(ch, ws.team_id, ws.users_by_id.get(other))
+        if ch.is_mpim:
+            return render.mpim_obj(ch, ws.team_id)
+        obj = render.channel_obj(ch, ws.team_id)
+        if viewer is not None:
+            obj["is_member"] = viewer in ch.members
+        return obj
+
     def _readable_channel(self, params: dict[str, str], info: TokenInfo) -> Channel:
-        ch = self._visible_channel(params)
-        self._need(info, "groups:history" if ch.is_private else "channels:history")
-        if not ch.is_member:
+        ch = self._visible_channel(params, info.user)
+        self._need(info, self._scope(ch, "history"))
+        if not self.ws.can_read(ch, info.user):
             raise ApiError("not_in_channel")
         return ch
 
@@ -215,6 +263,17 @@ class Api:
     # ------------------------------------------------------------------ methods
     def auth_test(self, params: dict[str, str], info: TokenInfo) -> dict[str, Any]:
         ws = self.ws
+        if info.user is not None:  # a user token: no bot_id / app_id
+            u = ws.users_by_id[info.user]
+            return {
+                "ok": True,
+                "url": f"https://{ws.domain}.slack.com/",
+                "team": ws.team_name,
+                "user": u.name,
+                "team_id": ws.team_id,
+                "user_id": u.id,
+                "is_enterprise_install": False,
+            }
         return {
             "ok": True,
             "url": f"https://{ws.domain}.slack.com/",
@@ -264,7 +323,12 @@ class Api:
         if not types or any(t not in _TYPE_SCOPES for t in types):
             raise ApiError("invalid_types")
         self._need(info, *dict.fromkeys(_TYPE_SCOPES[t] for t in types))
-        want_public, want_private = "public_channel" in types, "private_channel" in types
+        want = {
+            "public": "public_channel" in types,
+            "private": "private_channel" in types,
+            "im": "im" in types,
+            "mpim": "mpim" in types,
+        }
         limit = self._limit("conversations.list", params)
         assert limit is not None
         c = self._cursor(params, "l", t=",".join(sorted(types)))
@@ -272,8 +336,16 @@ class Api:
         with self.ws.lock:
             cands = [
                 ch
-                for ch in self.ws.visible_channels()
-                if (want_private if ch.is_private else want_public)
+                for ch in self.ws.visible_conversations(info.user)
+                if want[
+                    "im"
+                    if ch.is_im
+                    else "mpim"
+                    if ch.is_mpim
+                    else "private"
+                    if ch.is_private
+                    else "public"
+                ]
             ]
             page, more = self._trim(cands[offset : offset + limit + 1], limit, 2, offset)
             nxt = (
@@ -283,19 +355,19 @@ class Api:
             )
             if _truthy(params.get("exclude_archived")):  # filtered after paging, like Slack
                 page = [ch for ch in page if not ch.is_archived]
-            chans = [render.channel_obj(ch, self.ws.team_id) for ch in page]
+            chans = [self._conversation_obj(ch, info.user) for ch in page]
         return self._page_body("channels", chans, nxt)
 
     def conversations_info(self, params: dict[str, str], info: TokenInfo) -> dict[str, Any]:
         with self.ws.lock:
-            ch = self._visible_channel(params)
-            self._need(info, "groups:read" if ch.is_private else "channels:read")
-            return {"ok": True, "channel": render.channel_obj(ch, self.ws.team_id)}
+            ch = self._visible_channel(params, info.user)
+            self._need(info, self._scope(ch, "read"))
+            return {"ok": True, "channel": self._conversation_obj(ch, info.user)}
 
     def conversations_members(self, params: dict[str, str], info: TokenInfo) -> dict[str, Any]:
         with self.ws.lock:
-            ch = self._visible_channel(params)
-            self._need(info, "groups:read" if ch.is_private else "channels:read")
+            ch = self._visible_channel(params, info.user)
+            self._need(info, self._scope(ch, "read"))
             limit = self._limit("conversations.members", params)
             assert limit is not None
             c = self._cursor(params, "m", c=ch.id)
@@ -360,15 +432,96 @@ class Api:
     def conversations_join(self, params: dict[str, str], info: TokenInfo) -> dict[str, Any]:
         self._need(info, "channels:join")
         with self.ws.lock:
-            ch = self._visible_channel(params)
+            ch = self._visible_channel(params, info.user)
             if ch.is_private:
                 raise ApiError("method_not_supported_for_channel_type")
             if ch.is_archived:
                 raise ApiError("is_archived")
             body: dict[str, Any] = {"ok": True}
-            if ch.is_member:
+            if info.user is not None:  # a user token: that user joins
+                if info.user in ch.members:
+                    body["warning"] = "already_in_channel"
+                else:
+                    self.ws.add_member(ch.id, info.user)
+            elif ch.is_member:
                 body["warning"] = "already_in_channel"
             else:
                 self.ws.join(ch.id)
-            body["channel"] = render.channel_obj(ch, self.ws.team_id)
+            body["channel"] = self._conversation_obj(ch, info.user)
             return body
+
+    def files_list(self, params: dict[str, str], info: TokenInfo) -> dict[str, Any]:
+        """Classic paging (count, page); newest first; files of conversations the token
+        can read (a file stays listed, unshared, after its message is deleted)."""
+        self._need(info, "files:read")
+        ws = self.ws
+        count = _int_param(params, "count", FILES_COUNT[0])
+        count = min(count if count > 0 else FILES_COUNT[0], FILES_COUNT[1])
+        page_no = max(1, _int_param(params, "page", 1))
+        raw_types = params.get("types") or "all"
+        types = [t.strip() for t in raw_types.split(",") if t.strip()] or ["all"]
+        if any(t not in FILE_TYPES for t in types):
+            raise ApiError("unknown_type")
+        ts_from = self._file_ts(params, "ts_from", 0)
+        ts_to = self._file_ts(params, "ts_to", INF)
+        with ws.lock:
+            cid = params.get("channel") or None
+            if cid is not None:
+                self._visible_channel(params, info.user)
+            uid = params.get("user") or None
+            if uid is not None and uid not in ws.users_by_id:
+                raise ApiError("user_not_found")
+            entries = [
+                e
+                for e in ws.file_entries(info.user)
+                if (cid is None or (e[4] and e[1].id == cid))
+                and (uid is None or e[0]["user"] == uid)
+                and ts_from <= e[0]["created"] <= ts_to
+                and any(FILE_TYPES[t](e[0]) for t in types)
+            ]
+            total = len(entries)
+            start = (page_no - 1) * count
+            files = [
+                render.file_obj(f, ch, ws.file_share(ch, us, ref) if live else None)
+                for f, ch, us, ref, live in entries[start : start + count]
+            ]
+        pages = (total + count - 1) // count
+        return {
+            "ok": True,
+            "files": files,
+            "paging": {"count": count, "total": total, "page": page_no, "pages": pages},
+        }
+
+    @staticmethod
+    def _file_ts(params: dict[str, str], name: str, default: int) -> int:
+        raw = params.get(name)
+        if raw is None or raw.strip() == "":
+            return default
+        v = parse_ts(raw)
+        if v is None:
+            raise ApiError("invalid_arguments")
+        return v // 1_000_000
+
+    def usergroups_list(self, params: dict[str, str], info: TokenInfo) -> dict[str, Any]:
+        """No paging; disabled groups only with include_disabled."""
+        self._need(info, "usergroups:read")
+        users = _truthy(params.get("include_users"))
+        count = _truthy(params.get("include_count"))
+        disabled = _truthy(params.get("include_disabled"))
+        with self.ws.lock:
+            groups = [
+                render.usergroup_obj(g, self.ws.team_id, users, count)
+                for g in self.ws.usergroups
+                if disabled or not g.disabled
+            ]
+        return {"ok": True, "usergroups": groups}
+
+
+def _int_param(params: dict[str, str], name: str, default: int) -> int:
+    raw = params.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise ApiError("invalid_arguments") from None

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import random
 from array import array
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .hashing import make_id, mix, str_key
-from .model import GEN_END, GEN_START, Channel, User
+from .model import GEN_END, GEN_START, Channel, User, UserGroup
 
 SIZES = ("tiny", "small", "medium", "large")
 
@@ -64,6 +64,20 @@ _CHAN_WORDS = (
     "eng ops sales support design data infra mobile web api growth billing security "
     "platform search ml finance legal hr marketing product qa release oncall incidents"
 ).split()
+# (ims, mpims) per size; about half of each include the app's bot user
+DM_COUNTS: dict[str, tuple[int, int]] = {
+    "tiny": (3, 2),
+    "small": (8, 4),
+    "medium": (30, 10),
+    "large": (60, 20),
+}
+USERGROUP_COUNTS: dict[str, int] = {"tiny": 2, "small": 5, "medium": 20, "large": 60}
+# Channel.idx of the first DM: above any channel's (mutations add channels at len(channels))
+DM_IDX0 = 1 << 24
+_GROUP_WORDS = (
+    "backend frontend oncall design leads sre data mobile support sales security "
+    "platform release infra growth qa docs billing search ml"
+).split()
 _BOT_NAMES = ("jira", "github", "pagerduty", "deploybot", "standup", "polly", "sentry", "zapier")
 _COLORS = ("9f69e7", "4bbe2e", "e7392d", "3c989f", "e0a729", "674b1b", "e96699", "5b89d5")
 
@@ -93,6 +107,8 @@ class Generated:
     users: list[User]
     app_user: User
     channels: list[Channel]
+    dms: list[Channel] = field(default_factory=list)  # ims then mpims
+    usergroups: list[UserGroup] = field(default_factory=list)
 
 
 def generate(size: str, seed: int) -> Generated:
@@ -104,7 +120,12 @@ def generate(size: str, seed: int) -> Generated:
     users = _make_users(spec, seed, rng, ids, team_id)
     app_user = users[-1]
     channels = _make_channels(spec, size, seed, rng, ids, users, app_user)
-    return Generated(team_id, f"Simulated {size} workspace", domain, users, app_user, channels)
+    # own rngs: the DMs and groups leave every channel (ids, messages) as it was
+    dms = _make_dms(size, seed, ids, users, app_user)
+    groups = _make_usergroups(size, seed, ids, users, channels)
+    return Generated(
+        team_id, f"Simulated {size} workspace", domain, users, app_user, channels, dms, groups
+    )
 
 
 def _make_users(
@@ -294,3 +315,136 @@ def _make_threads(ch: Channel, seed: int, spec: SizeSpec, big: bool) -> None:
         nrep[0] = max(nrep[0], spec.big_thread)
     ch.parents = array("q", parents)
     ch.nrep = array("l", nrep)
+
+
+def _make_dms(size: str, seed: int, ids: _Ids, users: list[User], app_user: User) -> list[Channel]:
+    """ims then mpims. Human 0 has an im with the bot and a humans-only im; tiny is fixed:
+    ims (bot, h0), (bot, h1), (h0, h2); mpims (h0, h1, bot), (h0, h2, h3)."""
+    rng = random.Random(mix(seed, 0xD3D3))
+    n_im, n_mpim = DM_COUNTS[size]
+    humans = [u.id for u in users if not u.is_bot and not u.deleted]
+    h0, bot = humans[0], app_user.id
+    names = {u.id: u.name for u in users}
+    seen: set[frozenset[str]] = set()
+    ims: list[list[str]] = []  # [other party, bot] or [human, human]
+    n_bot_im = (n_im + 1) // 2
+    for k, h in enumerate(humans[:n_bot_im] if size == "tiny" else [h0] + humans[1:]):
+        if k >= n_bot_im:
+            break
+        if size != "tiny" and k > 0:
+            h = rng.choice(humans[1:])
+        if frozenset((h, bot)) not in seen:
+            seen.add(frozenset((h, bot)))
+            ims.append([h, bot])
+    while len(ims) < n_bot_im:  # rng collisions above: fill in order
+        h = next(x for x in humans if frozenset((x, bot)) not in seen)
+        seen.add(frozenset((h, bot)))
+        ims.append([h, bot])
+    first = [h0, humans[2]]
+    seen.add(frozenset(first))
+    ims.append(first)
+    tries = 0
+    while len(ims) < n_im and tries < 1000:
+        tries += 1
+        a, b = rng.sample(humans, 2)
+        if frozenset((a, b)) not in seen:
+            seen.add(frozenset((a, b)))
+            ims.append([a, b])
+    mpims: list[list[str]] = []
+    n_bot_mpim = (n_mpim + 1) // 2
+    if size == "tiny":
+        mpims = [[h0, humans[1], bot], [h0, humans[2], humans[3]]]
+    tries = 0
+    while len(mpims) < n_mpim and tries < 1000:
+        tries += 1
+        with_bot = len(mpims) < n_bot_mpim
+        k = 2 + rng.randrange(3) + (0 if with_bot else 1)
+        ms = rng.sample(humans, min(k, len(humans)))
+        if not mpims or (len(mpims) == n_bot_mpim and h0 not in ms):
+            ms = [h0] + [m for m in ms if m != h0][: k - 1]
+        if with_bot:
+            ms.append(bot)
+        if frozenset(ms) not in seen:
+            seen.add(frozenset(ms))
+            mpims.append(ms)
+    human_set = set(humans)
+    out: list[Channel] = []
+    for k, members in enumerate(ims + mpims):
+        is_im = k < len(ims)
+        n_top = rng.randint(15, 40) if size in ("tiny", "small") else rng.randint(10, 60)
+        created = rng.randrange(GEN_START, GEN_END - 400 * 86400)
+        start = created + rng.randrange(60, 86400)
+        if is_im:
+            cid, name = ids.make("D", 8, k), ""
+        else:
+            cid = ids.make("G", 9, k)
+            name = "mpdm-" + "--".join(names[m] for m in members) + "-1"
+        ch = Channel(
+            idx=DM_IDX0 + k,
+            id=cid,
+            name=name,
+            is_private=True,
+            is_archived=False,
+            is_general=False,
+            is_member=bot in members,
+            created=created,
+            creator=members[0],
+            members=list(members),
+            authors=[m for m in members if m in human_set],
+            purpose=""
+            if is_im
+            else "Group messaging with: " + " ".join(f"@{names[m]}" for m in members),
+            n_top=n_top,
+            start=start,
+            gap=max(2, (GEN_END - start) // n_top),
+            is_im=is_im,
+            is_mpim=not is_im,
+            dm_user=members[0] if is_im and members[1] == bot else (members[1] if is_im else ""),
+        )
+        # a couple of short threads
+        t_rng = random.Random(mix(seed, ch.idx, 0x7EAD))
+        k_threads = min(n_top - 1, 1 + t_rng.randrange(3))
+        parents = sorted(t_rng.sample(range(1, n_top), k_threads))
+        ch.parents = array("q", parents)
+        ch.nrep = array("l", [1 + t_rng.randrange(8) for _ in parents])
+        out.append(ch)
+    return out
+
+
+def _make_usergroups(
+    size: str, seed: int, ids: _Ids, users: list[User], channels: list[Channel]
+) -> list[UserGroup]:
+    """usergroups.list: tiny has 2 (the second disabled); one in seven is disabled elsewhere."""
+    rng = random.Random(mix(seed, 0x5A6E))
+    humans = [u.id for u in users if not u.is_bot and not u.deleted]
+    public = [ch.id for ch in channels if not ch.is_private]
+    out: list[UserGroup] = []
+    handles: set[str] = set()
+    for k in range(USERGROUP_COUNTS[size]):
+        word = rng.choice(_GROUP_WORDS)
+        handle = word if word not in handles else f"{word}-{k}"
+        handles.add(handle)
+        created = rng.randrange(GEN_START, GEN_END - 86400)
+        updated = created + rng.randrange(0, 86400)
+        n = min(len(humans), 2 + rng.randrange(10))
+        members = rng.sample(humans, n)
+        if k == 0 and humans[0] not in members:
+            members[0] = humans[0]
+        disabled = k == 1 if size == "tiny" else k % 7 == 3
+        g = UserGroup(
+            id=ids.make("S", 10, k),
+            name=f"{handle.replace('-', ' ').title()} Team",
+            handle=handle,
+            description=rng.choice(("", f"Everyone working on {word}", "Ping for help")),
+            date_create=created,
+            date_update=updated,
+            created_by=humans[0],
+            updated_by=rng.choice(humans),
+            users=members,
+            channels=rng.sample(public, min(len(public), rng.randrange(3))),
+        )
+        if disabled:
+            g.date_delete = updated + 3600
+            g.deleted_by = humans[0]
+        out.append(g)
+    return out

@@ -120,7 +120,40 @@ class Channel:
     deleted: set[int] = field(default_factory=set)
     dirty_threads: set[int] = field(default_factory=set)  # parents with a deleted reply
     edits: dict[int, tuple[str, str, str]] = field(default_factory=dict)  # ts -> (text, ts, user)
+    # ts -> the message's whole current reactions [(name, users)] once a mutation touched
+    # them (an empty list: none left); keys are never removed
+    react: dict[int, list[tuple[str, list[str]]]] = field(default_factory=dict)
+    # direct messages: an im (two parties) or an mpim (group DM); both are is_private
+    is_im: bool = False
+    is_mpim: bool = False
+    dm_user: str = ""  # ims: the other party as seen by the bot (or by members[0])
 
     @property
     def is_public(self) -> bool:
         return not self.is_private
+
+    @property
+    def is_dm(self) -> bool:
+        return self.is_im or self.is_mpim
+
+
+@dataclass(slots=True, eq=False)
+class UserGroup:
+    """A user group (usergroups.list); disabled when date_delete is set."""
+
+    id: str
+    name: str
+    handle: str
+    description: str
+    date_create: int
+    date_update: int
+    created_by: str
+    updated_by: str
+    users: list[str]
+    channels: list[str]  # prefs.channels: default channels of the group
+    date_delete: int = 0
+    deleted_by: str | None = None
+
+    @property
+    def disabled(self) -> bool:
+        return self.date_delete > 0

@@ -19,6 +19,7 @@ TIER_RATES: dict[str, tuple[float, int]] = {
 
 METHOD_TIERS: dict[str, str] = {
     "auth.test": "auth.test",
+    "auth.teams.list": "tier2",
     "team.info": "tier3",
     "users.list": "tier2",
     "users.info": "tier4",
@@ -28,6 +29,8 @@ METHOD_TIERS: dict[str, str] = {
     "conversations.history": "tier3",
     "conversations.replies": "tier3",
     "conversations.join": "tier3",
+    "files.list": "tier3",
+    "usergroups.list": "tier2",
 }
 
 PROFILES = ("internal", "marketplace", "unlisted", "unlimited")
@@ -84,20 +87,26 @@ class TokenBucket:
 
 
 class RateLimiter:
-    """One bucket per method for the workspace (every token of the app shares it)."""
+    """One bucket per (team, method): every token of the app shares a workspace's budget.
+
+    Slack limits per method *per workspace*, so an Enterprise Grid org's workspaces each
+    get their own buckets (an org-wide token's request counts against the team it names);
+    a single workspace has one team, hence one bucket per method.
+    """
 
     def __init__(self, profile: str, time_scale: float) -> None:
         check_profile(profile)
         self.profile = profile
         self.time_scale = time_scale
-        self._buckets: dict[str, TokenBucket | None] = {}
+        self._buckets: dict[tuple[str, str], TokenBucket | None] = {}
         self._lock = threading.Lock()
 
-    def check(self, method: str) -> float:
+    def check(self, method: str, team: str = "") -> float:
         """0.0 if the request may proceed, else the real seconds to wait (-> 429)."""
+        key = (team, method)
         with self._lock:
-            if method not in self._buckets:
+            if key not in self._buckets:
                 budget = method_budget(self.profile, method)
-                self._buckets[method] = TokenBucket(*budget, self.time_scale) if budget else None
-            bucket = self._buckets[method]
+                self._buckets[key] = TokenBucket(*budget, self.time_scale) if budget else None
+            bucket = self._buckets[key]
             return bucket.take(time.monotonic()) if bucket else 0.0

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from .hashing import Draw, make_id
-from .model import Channel, User
+from .model import Channel, User, UserGroup
 from .textgen import EMOJI, EMOJI_NAMES, text_slice
 
 _AVATAR = "https://avatars.slack-edge.com/sim/{h}_{size}.png"
@@ -112,6 +112,97 @@ def channel_obj(ch: Channel, team_id: str) -> dict[str, Any]:
     }
 
 
+def im_obj(ch: Channel, team_id: str, other: User | None) -> dict[str, Any]:
+    """An im as conversations.list/info show it: no name, no is_member; `user` is the
+    other party as seen by the token's user."""
+    return {
+        "id": ch.id,
+        "created": ch.created,
+        "is_archived": False,
+        "is_im": True,
+        "is_org_shared": False,
+        "context_team_id": team_id,
+        "updated": ch.created * 1000 + 123,
+        "user": other.id if other is not None else ch.dm_user,
+        "is_user_deleted": bool(other is not None and other.deleted),
+        "priority": 0,
+    }
+
+
+def mpim_obj(ch: Channel, team_id: str) -> dict[str, Any]:
+    """An mpim (group DM): a private group named mpdm-<a>--<b>--<c>-1."""
+    return {
+        "id": ch.id,
+        "name": ch.name,
+        "is_channel": False,
+        "is_group": True,
+        "is_im": False,
+        "is_mpim": True,
+        "is_private": True,
+        "created": ch.created,
+        "is_archived": False,
+        "is_general": False,
+        "unlinked": 0,
+        "name_normalized": ch.name,
+        "is_shared": False,
+        "is_org_shared": False,
+        "is_ext_shared": False,
+        "is_pending_ext_shared": False,
+        "pending_shared": [],
+        "context_team_id": team_id,
+        "updated": ch.created * 1000 + 123,
+        "creator": ch.creator,
+        "is_member": True,
+        "shared_team_ids": [team_id],
+        "pending_connected_team_ids": [],
+        "topic": {"value": ch.topic, "creator": "", "last_set": 0},
+        "purpose": {"value": ch.purpose, "creator": ch.creator, "last_set": ch.created},
+        "previous_names": [],
+        "num_members": len(ch.members),
+    }
+
+
+def usergroup_obj(
+    g: UserGroup, team_id: str, include_users: bool, include_count: bool
+) -> dict[str, Any]:
+    d: dict[str, Any] = {
+        "id": g.id,
+        "team_id": team_id,
+        "is_usergroup": True,
+        "is_subteam": True,
+        "name": g.name,
+        "description": g.description,
+        "handle": g.handle,
+        "is_external": False,
+        "date_create": g.date_create,
+        "date_update": g.date_update,
+        "date_delete": g.date_delete,
+        "auto_type": None,
+        "created_by": g.created_by,
+        "updated_by": g.updated_by,
+        "deleted_by": g.deleted_by,
+        "prefs": {"channels": list(g.channels), "groups": []},
+    }
+    if include_users:
+        d["users"] = list(g.users)
+    if include_count:
+        d["user_count"] = len(g.users)
+    return d
+
+
+def file_obj(f: dict[str, Any], ch: Channel, share: dict[str, Any] | None) -> dict[str, Any]:
+    """A files.list entry: the message's file plus where it is shared (share None: its
+    message was deleted, the file stays with no shares)."""
+    out = dict(f)
+    out["channels"], out["groups"], out["ims"] = [], [], []
+    out["shares"] = {}
+    if share is not None:
+        where = "ims" if ch.is_im else ("groups" if ch.is_private else "channels")
+        out[where] = [ch.id]
+        out["shares"] = {"private" if ch.is_private else "public": {ch.id: [share]}}
+    return out
+
+
 def team_obj(team_id: str, name: str, domain: str) -> dict[str, Any]:
     icon = "https://a.slack-edge.com/sim/img/avatars-teams/ava_0001-{}.png"
     return {
@@ -195,7 +286,9 @@ _FILE_KINDS = (
 )
 
 
-def files(d: Draw, user: str, team_id: str, domain: str, sec: int) -> list[dict[str, Any]]:
+def files(
+    d: Draw, user: str, team_id: str, domain: str, sec: int, is_public: bool = True
+) -> list[dict[str, Any]]:
     out = []
     for _ in range(1 + (d.below(4) == 0)):
         fid = make_id("F", d.u64())
@@ -217,7 +310,7 @@ def files(d: Draw, user: str, team_id: str, domain: str, sec: int) -> list[dict[
             "mode": "hosted",
             "is_external": False,
             "external_type": "",
-            "is_public": True,
+            "is_public": is_public,
             "public_url_shared": False,
             "display_as_bot": False,
             "username": "",

@@ -1,7 +1,10 @@
 """HTTP server: Slack's /api/<method> plus /_sim/* admin endpoints (aiohttp.web).
 
-Request pipeline for /api/<method>: stats -> latency -> 429 storm -> fault draw ->
-unknown method -> auth -> rate limit -> method. Faults never touch /_sim/*.
+Request pipeline for /api/<method>: read params -> stats (overall and for the team the
+request counts against) -> latency -> 429 storm -> fault draw ->
+unknown method -> auth (and, for an org, the team the request acts on) -> rate limit of
+(team, method) -> method. Faults never touch /_sim/*. The simulator serves one Workspace
+or an Enterprise Grid `Org` (org.py routes each request to a workspace's Api).
 apps.connections.open (app-level token only, no rate limit) and the Socket Mode
 WebSocket /_sim/socket are in `socket.py`. Every JSON answer carries
 `Content-Type: application/json; charset=utf-8`, as Slack's do.
@@ -22,6 +25,7 @@ from aiohttp import web
 from .api import ALL_SCOPES, Api, ApiError, TokenInfo
 from .errors import SimulatorConfigError
 from .faults import HTTP_FAULTS, OK_FALSE_FAULTS, FaultInjector, FaultSpec
+from .org import Org, OrgRouter, SingleRouter
 from .ratelimit import RateLimiter, check_profile, format_retry_after
 from .socket import DEFAULT_APP_TOKEN, DISABLED_ERROR, SocketMode, SocketModeDisabled
 from .stats import Stats
@@ -72,7 +76,7 @@ class Simulator:
 
     def __init__(
         self,
-        workspace: Workspace,
+        workspace: Workspace | Org,
         *,
         profile: str = "internal",
         time_scale: float = 1.0,
@@ -89,11 +93,20 @@ class Simulator:
             raise SimulatorConfigError(f"time_scale must be > 0, got {time_scale!r}")
         if latency_ms < 0:
             raise SimulatorConfigError(f"latency_ms must be >= 0, got {latency_ms!r}")
-        self.workspace = workspace
+        self.org: Org | None = workspace if isinstance(workspace, Org) else None
         self.profile = profile
         self.time_scale = float(time_scale)
         self.latency_s = latency_ms / 1000.0
-        self.api = Api(workspace, profile, replies_parent_every_page)
+        self.router: SingleRouter | OrgRouter
+        if isinstance(workspace, Org):
+            if app_token == workspace.token:
+                raise SimulatorConfigError("app_token must differ from the org token")
+            self.router = OrgRouter(workspace, profile, replies_parent_every_page)
+            workspace = workspace.workspaces[0]  # Socket Mode and /_sim defaults
+        else:
+            self.router = SingleRouter(Api(workspace, profile, replies_parent_every_page))
+        self.workspace = workspace
+        self.api: Api = self.router.api
         self.limiter = RateLimiter(profile, self.time_scale)
         self._faults = FaultInjector(FaultSpec.parse(faults), self.time_scale)
         self._stats = Stats(self.time_scale)
@@ -140,14 +153,27 @@ class Simulator:
         revoked: bool = False,
         expired: bool = False,
         inactive: bool = False,
+        team_id: str | None = None,
     ) -> None:
-        """Register another token of the same app (it shares the rate limits)."""
-        self.api.tokens[token] = TokenInfo(
+        """Register another token of the same app (it shares the rate limits).
+
+        For an org: an org-wide token, or with team_id a token of that workspace."""
+        info = TokenInfo(
             scopes=frozenset(scopes) if scopes is not None else ALL_SCOPES,
             revoked=revoked,
             expired=expired,
             inactive=inactive,
         )
+        router = self.router
+        if isinstance(router, OrgRouter):
+            if team_id is None:
+                router.org_tokens[token] = info
+            elif team_id in router.apis:
+                router.apis[team_id].tokens[token] = info
+            else:
+                raise SimulatorConfigError(f"team {team_id!r} is not a workspace of the org")
+        else:
+            self.api.tokens[token] = info
 
     def make_app(self) -> web.Application:
         app = web.Application()
@@ -190,8 +216,10 @@ class Simulator:
             token = auth[7:].strip()
         return params, token
 
-    def _ratelimited(self, method: str, t: float, wait_s: float) -> web.Response:
-        self._stats.finish(method, t, 429, ratelimited=True)
+    def _ratelimited(
+        self, method: str, t: float, wait_s: float, team: str | None = None
+    ) -> web.Response:
+        self._stats.finish(method, t, 429, ratelimited=True, team=team)
         return _json(
             {"ok": False, "error": "ratelimited"},
             status=429,
@@ -201,41 +229,50 @@ class Simulator:
     async def _handle_api(self, request: web.Request) -> web.StreamResponse:
         method = request.match_info["method"]
         stats = self._stats
-        t = stats.arrive(method)
+        router = self.router
+        # read first: the team a request counts against (stats, rate limits) is in it
+        read_error: ApiError | None = None
+        try:
+            params, token = await self._read_params(request)
+        except ApiError as e:
+            params, token, read_error = {}, None, e
+        team = router.team_of(method, params, token) if read_error is None else None
+        t = stats.arrive(method, team)
         if self.latency_s:
             await asyncio.sleep(self.latency_s)
         faults = self._faults
         storm = faults.storm_remaining(method, time.monotonic())
         if storm > 0:
-            return self._ratelimited(method, t, storm)
+            return self._ratelimited(method, t, storm, team)
         fault = faults.draw()
         if fault is not None:
-            early = await self._early_fault(request, method, t, fault)
+            early = await self._early_fault(request, method, t, fault, team)
             if early is not None:
                 return early
         try:
-            params, token = await self._read_params(request)
+            if read_error is not None:
+                raise read_error
             if method == CONNECTIONS_OPEN:
                 body = self._connections_open(request, token)
-                stats.finish(method, t, 200, items=1, fault=fault)
+                stats.finish(method, t, 200, items=1, fault=fault, team=team)
                 return _json(body)
-            if method not in self.api.methods:
+            if method not in router.methods:
                 raise ApiError("unknown_method")
             if token is not None and token == self.socket.app_token:
                 raise ApiError("not_allowed_token_type")
-            info = self.api.authenticate(token)
-            wait = self.limiter.check(method)
+            limit_team, handler = router.route(method, params, token)
+            wait = self.limiter.check(method, limit_team)
             if wait > 0:
-                return self._ratelimited(method, t, wait)
-            body = self.api.methods[method](params, info)
+                return self._ratelimited(method, t, wait, team)
+            body = handler()
         except ApiError as e:
-            stats.finish(method, t, 200, error=True)
+            stats.finish(method, t, 200, error=True, team=team)
             return _json(e.body())
         payload = orjson.dumps(body)
         if fault == "badjson":
-            stats.finish(method, t, 200, error=True, fault=fault)
+            stats.finish(method, t, 200, error=True, fault=fault, team=team)
             return _json_bytes(payload[: max(1, len(payload) // 2)])
-        stats.finish(method, t, 200, items=self.api.items_of(body), fault=fault)
+        stats.finish(method, t, 200, items=router.items_of(body), fault=fault, team=team)
         return _json_bytes(payload)
 
     def _connections_open(self, request: web.Request, token: str | None) -> dict[str, Any]:
@@ -243,7 +280,7 @@ class Simulator:
         if not token:
             raise ApiError("not_authed")
         if token != self.socket.app_token:
-            if token in self.api.tokens:
+            if self.router.knows(token):
                 raise ApiError("not_allowed_token_type")
             raise ApiError("invalid_auth")
         try:
@@ -253,7 +290,7 @@ class Simulator:
         return {"ok": True, "url": f"ws://{request.host}/_sim/socket?ticket={ticket}"}
 
     async def _early_fault(
-        self, request: web.Request, method: str, t: float, fault: str
+        self, request: web.Request, method: str, t: float, fault: str, team: str | None = None
     ) -> web.StreamResponse | None:
         """Apply a fault that answers before the method runs; None to go on (slow, badjson)."""
         stats = self._stats
@@ -263,23 +300,23 @@ class Simulator:
         if fault == "badjson":
             return None
         if fault == "reset":
-            stats.finish(method, t, 0, error=True, fault=fault)
+            stats.finish(method, t, 0, error=True, fault=fault, team=team)
             if request.transport is not None:
                 request.transport.abort()  # no response at all: the client sees a disconnect
             return web.Response(status=500)
         if fault in HTTP_FAULTS:
             code = HTTP_FAULTS[fault]
-            stats.finish(method, t, code, error=True, fault=fault)
+            stats.finish(method, t, code, error=True, fault=fault, team=team)
             return web.Response(
                 status=code,
                 text=_HTML.format(code=code, reason=_REASONS[code]),
                 content_type="text/html",
             )
         if fault in OK_FALSE_FAULTS:
-            stats.finish(method, t, 200, error=True, fault=fault)
+            stats.finish(method, t, 200, error=True, fault=fault, team=team)
             return _json({"ok": False, "error": fault})
         if fault == "storm":
-            stats.finish(method, t, 429, ratelimited=True, fault=fault)
+            stats.finish(method, t, 429, ratelimited=True, fault=fault, team=team)
             length = self._faults.start_storm(method, time.monotonic())
             return _json(
                 {"ok": False, "error": "ratelimited"},
@@ -291,17 +328,32 @@ class Simulator:
     # ------------------------------------------------------------------ /_sim
     async def _health(self, request: web.Request) -> web.Response:
         ws = self.workspace
-        return _json(
-            {
-                "ok": True,
-                "size": ws.size,
-                "seed": ws.seed,
-                "team_id": ws.team_id,
-                "profile": self.profile,
-                "time_scale": self.time_scale,
-                "faults": str(self.faults) if self.faults.enabled else "",
-            }
-        )
+        body: dict[str, Any] = {
+            "ok": True,
+            "size": ws.size,
+            "seed": ws.seed,
+            "team_id": ws.team_id,
+            "profile": self.profile,
+            "time_scale": self.time_scale,
+            "faults": str(self.faults) if self.faults.enabled else "",
+        }
+        if self.org is not None:
+            body["enterprise_id"] = self.org.enterprise_id
+            body["teams"] = [{"id": w.team_id, "size": w.size} for w in self.org.workspaces]
+        return _json(body)
+
+    def _team_workspace(self, request: web.Request) -> Workspace | None:
+        """The workspace named by ?team_id= (ValueError if unknown); None if none is named."""
+        tid = request.query.get("team_id")
+        if not tid:
+            return None
+        if self.org is None:
+            if tid != self.workspace.team_id:
+                raise ValueError(f"unknown team_id {tid!r}")
+            return self.workspace
+        if not self.org.has_team(tid):
+            raise ValueError(f"unknown team_id {tid!r}")
+        return self.org.workspace(tid)
 
     async def _get_stats(self, request: web.Request) -> web.Response:
         timeline = request.query.get("timeline", "") in ("1", "true")
@@ -312,7 +364,13 @@ class Simulator:
         return _json({"ok": True})
 
     async def _truth(self, request: web.Request) -> web.Response:
-        ws = self.workspace
+        try:
+            named = self._team_workspace(request)
+        except ValueError as e:
+            return _json({"ok": False, "error": str(e)}, 400)
+        if named is None and self.org is not None:
+            return await self._org_truth(self.org)
+        ws = named or self.workspace
         if ws.size not in TRUTH_MAX_SIZE:
             return _json(
                 {"ok": False, "error": f"truth of a {ws.size} workspace is too big to serve"}, 400
@@ -337,6 +395,31 @@ class Simulator:
             }
         )
 
+    async def _org_truth(self, org: Org) -> web.Response:
+        big = [w.team_id for w in org.workspaces if w.size not in TRUTH_MAX_SIZE]
+        if big:
+            return _json(
+                {"ok": False, "error": f"truth of {', '.join(big)} is too big to serve"}, 400
+            )
+        truth = await asyncio.get_running_loop().run_in_executor(None, org.truth)
+        return _json(
+            {
+                "ok": True,
+                "enterprise_id": truth.enterprise_id,
+                "team_ids": list(truth.teams),
+                "channel_ids": sorted(truth.channel_ids),
+                "readable_channel_ids": sorted(truth.readable_channel_ids),
+                "user_ids": sorted(truth.user_ids),
+                "members": sorted(truth.members),
+                "messages": sorted(truth.messages),
+                "message_count": truth.message_count(),
+                "reply_count": truth.reply_count(),
+                "channel_team": truth.channel_team,
+                "user_team": truth.user_team,
+                "shared": {c: sorted(ts) for c, ts in truth.shared.items()},
+            }
+        )
+
     async def _body_json(self, request: web.Request) -> dict[str, Any]:
         try:
             data = orjson.loads(await request.read())
@@ -354,10 +437,24 @@ class Simulator:
                 raise ValueError(
                     f"unknown op {op!r}; expected one of {', '.join((*MUTATION_OPS, 'mutate'))}"
                 )
-            result = getattr(self.workspace, op)(**data)
+            target: Workspace | Org = self._team_workspace(request) or self.workspace
+            if self.org is not None and not request.query.get("team_id"):
+                target = self._org_target(self.org, op, data)
+            result = getattr(target, op)(**data)
         except (TypeError, ValueError) as e:
             return _json({"ok": False, "error": str(e)}, 400)
         return _json({"ok": True, "result": result})
+
+    @staticmethod
+    def _org_target(org: Org, op: str, data: dict[str, Any]) -> Workspace | Org:
+        """Without ?team_id=: "mutate" spreads over the org; a channel op goes to its host."""
+        if op == "mutate":
+            return org
+        cid = data.get("channel_id")
+        host = org.host_of(cid) if isinstance(cid, str) else None
+        if host is None:
+            raise ValueError(f"op {op!r} on an org needs ?team_id= (or a known channel_id)")
+        return host
 
     async def _socket_drop(self, request: web.Request) -> web.Response:
         return _json({"ok": True, "dropped": self.socket.drop()})
@@ -380,7 +477,7 @@ class Simulator:
 
 @contextlib.asynccontextmanager
 async def serve_simulator(
-    workspace: Workspace,
+    workspace: Workspace | Org,
     *,
     host: str = "127.0.0.1",
     port: int = 0,
@@ -394,7 +491,7 @@ async def serve_simulator(
     max_retries: int = 3,
     socket_refresh_s: float | None = None,
 ) -> AsyncIterator[Simulator]:
-    """Serve the workspace in the current event loop; yields the running Simulator."""
+    """Serve the workspace (or the org) in the current event loop; yields the Simulator."""
     sim = Simulator(
         workspace,
         profile=profile,
@@ -433,8 +530,11 @@ async def serve_simulator(
 class SimulatorThread:
     """The simulator in a daemon thread with its own event loop (for sync callers)."""
 
-    def __init__(self, workspace: Workspace, **kwargs: Any) -> None:
-        self.workspace = workspace
+    def __init__(self, workspace: Workspace | Org, **kwargs: Any) -> None:
+        self.org: Org | None = workspace if isinstance(workspace, Org) else None
+        self._target = workspace
+        # an org's first workspace, like Simulator.workspace
+        self.workspace = workspace.workspaces[0] if isinstance(workspace, Org) else workspace
         self._kwargs = kwargs
         # validate eagerly so bad input fails in the caller's thread
         Simulator(workspace, **{k: v for k, v in kwargs.items() if k not in ("host", "port")})
@@ -464,7 +564,7 @@ class SimulatorThread:
         self._loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()
         try:
-            async with serve_simulator(self.workspace, **self._kwargs) as sim:
+            async with serve_simulator(self._target, **self._kwargs) as sim:
                 self._sim = sim
                 self._ready.set()
                 await self._stop.wait()

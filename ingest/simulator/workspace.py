@@ -18,8 +18,8 @@ from .errors import SimulatorConfigError
 from .generate import SIZES, _Ids, generate
 from .hashing import mix
 from .messages import MessageModel, Ref
-from .model import HORIZON_US, US, Channel, Extra, User, parse_ts, ts_str
-from .textgen import text_length, text_slice
+from .model import HORIZON_US, US, Channel, Extra, User, UserGroup, parse_ts, ts_str
+from .textgen import EMOJI_NAMES, text_length, text_slice
 
 DEFAULT_TOKEN = "xoxb-sim-0-local-simulator-token"
 MUTATION_OPS = (
@@ -35,10 +35,15 @@ MUTATION_OPS = (
     "leave",
     "change_user",
     "add_user",
+    "add_reaction",
+    "remove_reaction",
 )
 USER_FIELDS = ("real_name", "display_name", "title", "first_name", "last_name")
 _TITLES = ("Engineer", "Designer", "Product Manager", "Support", "Sales", "Data Scientist")
 Event = dict[str, Any]
+# files.list entries: (file, conversation, message ts, message ref, message live)
+FileEntry = tuple[dict[str, Any], Channel, int, Ref, bool]
+BREADTH_OPS_FRAC = 0.25  # share of mutate()'s ops that touch DMs or reactions
 BROADCAST_PCT = 8  # percent of generated threads with one reply also sent to the channel
 
 
@@ -51,6 +56,11 @@ class Truth:
     text of every live edited message of a readable channel) and `deleted` (keys of
     readable channels' messages deleted since generation, replies of a deleted parent
     included) do not take part in equality.
+
+    DMs: ims and mpims the bot is in count as channels (channel_ids, readable_channel_ids,
+    members, messages); `dm_ids` / `group_dm_ids` name them; `channel_names` has no ims.
+    `truth(full=True)` also fills `files`, `file_shares`, `usergroups`,
+    `usergroup_members` and `reactions` (none take part in equality).
     """
 
     team_id: str
@@ -65,6 +75,14 @@ class Truth:
     user_names: dict[str, str] = field(default_factory=dict, compare=False)
     edited: dict[tuple[str, str], str] = field(default_factory=dict, compare=False)
     deleted: frozenset[tuple[str, str]] = field(default=frozenset(), compare=False)
+    dm_ids: frozenset[str] = field(default=frozenset(), compare=False)
+    group_dm_ids: frozenset[str] = field(default=frozenset(), compare=False)
+    # full=True only:
+    files: frozenset[str] = field(default=frozenset(), compare=False)
+    file_shares: frozenset[tuple[str, str, str]] = field(default=frozenset(), compare=False)
+    usergroups: frozenset[str] = field(default=frozenset(), compare=False)
+    usergroup_members: frozenset[tuple[str, str]] = field(default=frozenset(), compare=False)
+    reactions: frozenset[tuple[str, str, str, str]] = field(default=frozenset(), compare=False)
 
     def message_count(self) -> int:
         return len(self.messages)
@@ -90,6 +108,8 @@ class Workspace(MessageModel):
         self.size = size
         self.seed = seed
         self.token = token
+        # a user token acting as human user 0 (not a real token shape either)
+        self.user_token = "xoxp-sim-" + token.removeprefix("xoxb-sim-")
         self.team_id = g.team_id
         self.team_name = g.team_name
         self.domain = g.domain
@@ -97,14 +117,20 @@ class Workspace(MessageModel):
         self.app_user: User = g.app_user
         self.bots = [u for u in g.users if u.is_bot and u is not g.app_user]
         self.channels: list[Channel] = g.channels
-        self.channels_by_id = {ch.id: ch for ch in self.channels}
+        self.dms: list[Channel] = g.dms  # ims then mpims (not in `channels`)
+        self.usergroups: list[UserGroup] = g.usergroups
+        self.channels_by_id = {ch.id: ch for ch in [*self.channels, *self.dms]}
         self.users_by_id = {u.id: u for u in self.users}
         self.lock = threading.RLock()
         self._tcache = {}
         self._ids = _Ids(seed + 1_000_003)
         self._last_us = HORIZON_US
         self._subs: list[Callable[[Event], None]] = []
-        for ch in self.channels:
+        # generated files/reactions per Channel.idx (immutable: never invalidated)
+        self._gidx: dict[int, tuple[list[tuple[int, Ref, list[Any]]], dict[int, list[Any]]]] = {}
+        self._version = 0  # bumped by mutations that change what files.list lists
+        self._fcache: dict[str | None, tuple[int, list[FileEntry]]] = {}  # viewer -> ...
+        for ch in [*self.channels, *self.dms]:
             ch.hkey = mix(seed, ch.idx)
             self._make_broadcasts(ch)
 
@@ -141,13 +167,51 @@ class Workspace(MessageModel):
         return [ch for ch in self.channels if not ch.is_private or ch.is_member]
 
     def channel(self, channel_id: str) -> Channel | None:
+        """A channel, im or mpim by id."""
         return self.channels_by_id.get(channel_id)
 
+    def conversations(self) -> list[Channel]:
+        """Channels, then ims and mpims."""
+        return [*self.channels, *self.dms]
+
+    def visible_conversations(self, viewer: str | None = None) -> list[Channel]:
+        """What conversations.list shows: for the bot (viewer None) visible_channels() plus
+        the ims and mpims it is in; for a user (the user token) every public channel and
+        the private channels, ims and mpims that user is in."""
+        if viewer is None:
+            return self.visible_channels() + [ch for ch in self.dms if ch.is_member]
+        return [ch for ch in self.conversations() if self.can_see(ch, viewer)]
+
+    @staticmethod
+    def can_see(ch: Channel, viewer: str | None) -> bool:
+        """Is ch visible to the bot (viewer None) or to user `viewer`?"""
+        if viewer is None:
+            return not ch.is_private or ch.is_member
+        return not ch.is_private or viewer in ch.members
+
+    @staticmethod
+    def can_read(ch: Channel, viewer: str | None) -> bool:
+        """Can the bot (viewer None) or user `viewer` read ch's history? Both must be
+        members (a simplification for the user token: Slack lets it read any public
+        channel; here it answers not_in_channel, as `is_member: false` announces)."""
+        if viewer is None:
+            return ch.is_member
+        return viewer in ch.members
+
+    @property
+    def user_token_user(self) -> User:
+        """The human the user token (`user_token`) acts as: user 0."""
+        return self.users[0]
+
     # ---------------------------------------------------------------- truth
-    def truth(self) -> Truth:
+    def truth(self, *, full: bool = False, as_user: bool = False) -> Truth:
+        """Ground truth for the default bot token (as_user: for `user_token`, human user 0);
+        full=True adds files, user groups and reactions (slower: it walks the reactions of
+        every readable message)."""
+        viewer = self.user_token_user.id if as_user else None
         with self.lock:
-            visible = self.visible_channels()
-            readable = [ch for ch in visible if ch.is_member]
+            visible = self.visible_conversations(viewer)
+            readable = [ch for ch in visible if self.can_read(ch, viewer)]
             parts: list[Iterable[tuple[str, str]]] = []
             n_replies = 0
             for ch in readable:
@@ -171,12 +235,98 @@ class Workspace(MessageModel):
                 members=frozenset((ch.id, m) for ch in readable for m in ch.members),
                 messages=frozenset(itertools.chain.from_iterable(parts)),
                 n_replies=n_replies,
-                channel_names={ch.id: ch.name for ch in visible},
+                channel_names={ch.id: ch.name for ch in visible if not ch.is_im},
                 archived=frozenset(ch.id for ch in visible if ch.is_archived),
                 user_names={u.id: u.real_name for u in self.users},
                 edited=edited,
                 deleted=frozenset(deleted),
+                dm_ids=frozenset(ch.id for ch in visible if ch.is_im),
+                group_dm_ids=frozenset(ch.id for ch in visible if ch.is_mpim),
+                **(self._full_truth(readable, viewer) if full else {}),
             )
+
+    def _full_truth(self, readable: list[Channel], viewer: str | None) -> dict[str, Any]:
+        """The full=True fields of Truth (lock held)."""
+        entries = self.file_entries(viewer)
+        shares = frozenset((f["id"], ch.id, ts_str(us)) for f, ch, us, _, live in entries if live)
+        reactions: set[tuple[str, str, str, str]] = set()
+        for ch in readable:
+            for us, rs in self.live_reactions(ch):
+                ts = ts_str(us)
+                reactions.update((ch.id, ts, r["name"], u) for r in rs for u in r["users"])
+        return {
+            "files": frozenset(e[0]["id"] for e in entries),
+            "file_shares": shares,
+            "usergroups": frozenset(g.id for g in self.usergroups),
+            "usergroup_members": frozenset((g.id, u) for g in self.usergroups for u in g.users),
+            "reactions": frozenset(reactions),
+        }
+
+    # ---------------------------------------------------------------- files, reactions
+    def generated_index(
+        self, ch: Channel
+    ) -> tuple[list[tuple[int, Ref, list[Any]]], dict[int, list[Any]]]:
+        """Cached `scan_generated(ch)` (lock held)."""
+        got = self._gidx.get(ch.idx)
+        if got is None:
+            got = self._gidx[ch.idx] = self.scan_generated(ch)
+        return got
+
+    def file_entries(self, viewer: str | None = None) -> list[FileEntry]:
+        """Files visible to the bot (or user `viewer`), newest first: (file, conversation,
+        message ts, ref, message live). Every file of a generated message in a
+        conversation the token can read, its message deleted or not (mutations post no
+        files). Cached until the next mutation (lock held)."""
+        got = self._fcache.get(viewer)
+        if got is not None and got[0] == self._version:
+            return got[1]
+        out: list[FileEntry] = []
+        for ch in self.conversations():
+            if not self.can_read(ch, viewer):
+                continue
+            for us, ref, files in self.generated_index(ch)[0]:
+                live = self.is_live(ch, us, ref)
+                out.extend((f, ch, us, ref, live) for f in files)
+        out.sort(key=lambda e: (-e[0]["created"], -e[2], e[0]["id"]))
+        self._fcache[viewer] = (self._version, out)
+        return out
+
+    def file_share(self, ch: Channel, us: int, ref: Ref) -> dict[str, Any]:
+        """The shares.<public|private>.<channel>[0] entry of a file of message (ch, us)."""
+        share: dict[str, Any] = {
+            "reply_users": [],
+            "reply_users_count": 0,
+            "reply_count": 0,
+            "ts": ts_str(us),
+            "channel_name": ch.dm_user if ch.is_im else ch.name,
+            "team_id": self.team_id,
+            "share_user_id": self.author_of(ch, ref),
+        }
+        parent = self.parent_of(ch, ref)
+        if parent is not None:
+            share["thread_ts"] = ts_str(parent)
+        elif self.is_parent(ch, us, ref):
+            count, users, latest = self.thread_state(ch, us, ref)
+            share.update(reply_users=users, reply_users_count=len(users), reply_count=count)
+            share["thread_ts"] = ts_str(us)
+            share["latest_reply"] = ts_str(latest) if latest is not None else "0000000000.000000"
+        return share
+
+    def live_reactions(self, ch: Channel) -> Iterator[tuple[int, list[dict[str, Any]]]]:
+        """(ts, reactions as served) of every live message of ch that has some (lock held)."""
+        base = self.generated_index(ch)[1]
+        react = ch.react
+        for us, rs in base.items():
+            if us in react:
+                continue
+            ref = self.resolve(ch, us)
+            if ref is not None and self.is_live(ch, us, ref):
+                yield us, rs
+        # messages posted by mutations have no reactions but those of add_reaction
+        for us, pairs in react.items():
+            ref = self.resolve(ch, us)
+            if pairs and ref is not None and self.is_live(ch, us, ref):
+                yield us, [{"name": n, "users": list(u), "count": len(u)} for n, u in pairs]
 
     def _deleted_us(self, ch: Channel) -> set[int]:
         """ts of ch's deleted messages, replies of deleted parents included (lock held)."""
@@ -194,7 +344,7 @@ class Workspace(MessageModel):
 
     def iter_message_keys(self) -> Iterator[tuple[str, str]]:
         """(channel_id, ts) of truth().messages, lazily (one channel at a time under the lock)."""
-        for ch in list(self.channels):
+        for ch in self.conversations():
             with self.lock:
                 if not ch.is_member:
                     continue
@@ -247,6 +397,14 @@ class Workspace(MessageModel):
         ch = self.channels_by_id.get(channel_id)
         if ch is None:
             raise ValueError(f"channel_not_found: {channel_id}")
+        self._version += 1
+        return ch
+
+    def _require_channel(self, channel_id: str) -> Channel:
+        """_require, refusing ims and mpims (no renames, archives, joins or leaves)."""
+        ch = self._require(channel_id)
+        if ch.is_dm:
+            raise ValueError(f"method_not_supported_for_channel_type: {channel_id}")
         return ch
 
     def _live_ref(self, ch: Channel, ts: str) -> tuple[int, Ref]:
@@ -293,6 +451,10 @@ class Workspace(MessageModel):
 
     @staticmethod
     def _ctype(ch: Channel) -> str:
+        if ch.is_im:
+            return "im"
+        if ch.is_mpim:
+            return "mpim"
         return "group" if ch.is_private else "channel"
 
     def _render_us(self, ch: Channel, us: int) -> dict[str, Any]:
@@ -449,6 +611,110 @@ class Workspace(MessageModel):
             if pbefore is not None and parent is not None and pref is not None:
                 self._emit_changed(ch, self.render(ch, parent, pref), pbefore)
 
+    def _reactions_now(self, ch: Channel, us: int, ref: Ref) -> list[tuple[str, list[str]]]:
+        cur = ch.react.get(us)
+        if cur is None:
+            m = self._render_base(ch, us, ref)
+            cur = [(r["name"], list(r["users"])) for r in m.get("reactions", ())]
+        return cur
+
+    def add_reaction(self, channel_id: str, ts: str, name: str, user: str) -> None:
+        """user reacts with :name: to a live message (reaction_added event)."""
+        with self.lock:
+            ch = self._require(channel_id)
+            us, ref = self._live_ref(ch, ts)
+            if not name or not isinstance(name, str):
+                raise ValueError(f"invalid_name: {name!r}")
+            if user not in self.users_by_id:
+                raise ValueError(f"user_not_found: {user}")
+            cur = self._reactions_now(ch, us, ref)
+            for n, users in cur:
+                if n == name:
+                    if user in users:
+                        raise ValueError(f"already_reacted: {user} :{name}: on {ts}")
+                    users.append(user)
+                    break
+            else:
+                cur.append((name, [user]))
+            ch.react[us] = cur
+            self._reaction_event(ch, us, ref, "reaction_added", name, user)
+
+    def remove_reaction(self, channel_id: str, ts: str, name: str, user: str) -> None:
+        """user takes back :name: (the entry goes when its last user does;
+        reaction_removed event)."""
+        with self.lock:
+            ch = self._require(channel_id)
+            us, ref = self._live_ref(ch, ts)
+            cur = self._reactions_now(ch, us, ref)
+            for k, (n, users) in enumerate(cur):
+                if n == name and user in users:
+                    users.remove(user)
+                    if not users:
+                        del cur[k]
+                    break
+            else:
+                raise ValueError(f"no_reaction: {user} :{name}: on {ts}")
+            ch.react[us] = cur
+            self._reaction_event(ch, us, ref, "reaction_removed", name, user)
+
+    def _is_live_us(self, ch: Channel, us: int) -> bool:
+        ref = self.resolve(ch, us)
+        return ref is not None and self.is_live(ch, us, ref)
+
+    def _reaction_event(
+        self, ch: Channel, us: int, ref: Ref, kind: str, name: str, user: str
+    ) -> None:
+        if not self._wants(ch):
+            return
+        self._emit(
+            {
+                "type": kind,
+                "user": user,
+                "reaction": name,
+                "item": {"type": "message", "channel": ch.id, "ts": ts_str(us)},
+                "item_user": self.author_of(ch, ref),
+                "event_ts": self._event_ts(),
+            },
+            ch,
+        )
+
+    def _random_reaction(self, ch: Channel, rng: random.Random, remove: bool) -> bool:
+        """Add (or remove) a random reaction in ch; False when there is nothing to do."""
+        if remove:  # probe random messages (no scan of the channel), then the overlay
+            found: tuple[int, list[tuple[str, list[str]]]] | None = None
+            for _ in range(20):
+                m = self._pick_message(ch, rng, parents_ok=True)
+                ref_m = self.resolve(ch, m) if m is not None else None
+                if m is None or ref_m is None:
+                    break
+                now = self._reactions_now(ch, m, ref_m)
+                if now:
+                    found = (m, now)
+                    break
+            if found is None:
+                cands = sorted(us for us, pairs in ch.react.items() if pairs)
+                cands = [us for us in cands if self._is_live_us(ch, us)]
+                if not cands:
+                    return False
+                us = rng.choice(cands)
+                found = (us, ch.react[us])
+            us, now = found
+            name, users = rng.choice(now)
+            self.remove_reaction(ch.id, ts_str(us), name, rng.choice(users))
+            return True
+        m = self._pick_message(ch, rng, parents_ok=True)
+        if m is None or not ch.authors:
+            return False
+        ref = self.resolve(ch, m)
+        assert ref is not None
+        taken = {(n, u) for n, us_ in self._reactions_now(ch, m, ref) for u in us_}
+        for _ in range(10):
+            name, user = rng.choice(EMOJI_NAMES), rng.choice(ch.authors)
+            if (name, user) not in taken:
+                self.add_reaction(ch.id, ts_str(m), name, user)
+                return True
+        return False
+
     def add_channel(self, name: str, *, is_private: bool = False, is_member: bool = True) -> str:
         """Create an empty channel; returns its id (channel_created event if public)."""
         with self.lock:
@@ -532,7 +798,7 @@ class Workspace(MessageModel):
         channel gets a channel_leave message, as in Slack. The bot leaving stops being a
         member (the channel is no longer readable)."""
         with self.lock:
-            ch = self._require(channel_id)
+            ch = self._require_channel(channel_id)
             if user_id not in ch.members:
                 raise ValueError(f"not_in_channel: {user_id}")
             ch.members.remove(user_id)
@@ -544,7 +810,7 @@ class Workspace(MessageModel):
     def join(self, channel_id: str) -> Channel:
         """The bot joins a public channel (conversations.join): member + a channel_join message."""
         with self.lock:
-            ch = self._require(channel_id)
+            ch = self._require_channel(channel_id)
             if not ch.is_member:
                 ch.is_member = True
                 ch.members.append(self.app_user.id)
@@ -555,7 +821,7 @@ class Workspace(MessageModel):
     def add_member(self, channel_id: str, user_id: str) -> None:
         """A user joins the channel: listed by conversations.members, channel_join message."""
         with self.lock:
-            ch = self._require(channel_id)
+            ch = self._require_channel(channel_id)
             u = self.users_by_id.get(user_id)
             if u is None:
                 raise ValueError(f"user_not_found: {user_id}")
@@ -575,7 +841,7 @@ class Workspace(MessageModel):
     def rename_channel(self, channel_id: str, name: str, *, user: str | None = None) -> None:
         """Rename (channel_name message, channel_rename / group_rename event)."""
         with self.lock:
-            ch = self._require(channel_id)
+            ch = self._require_channel(channel_id)
             if not name or any(c.name == name for c in self.channels if c is not ch):
                 raise ValueError(f"name_taken: {name!r}")
             if name == ch.name:
@@ -591,7 +857,7 @@ class Workspace(MessageModel):
     def archive_channel(self, channel_id: str, *, user: str | None = None) -> None:
         """Archive (channel_archive message, channel_archive / group_archive event)."""
         with self.lock:
-            ch = self._require(channel_id)
+            ch = self._require_channel(channel_id)
             if ch.is_archived:
                 raise ValueError(f"already_archived: {channel_id}")
             if ch.is_general:
@@ -604,7 +870,7 @@ class Workspace(MessageModel):
     def unarchive_channel(self, channel_id: str, *, user: str | None = None) -> None:
         """Unarchive (channel_unarchive message, channel_unarchive / group_unarchive event)."""
         with self.lock:
-            ch = self._require(channel_id)
+            ch = self._require_channel(channel_id)
             if not ch.is_archived:
                 raise ValueError(f"not_archived: {channel_id}")
             uid = user or ch.creator
@@ -689,11 +955,21 @@ class Workspace(MessageModel):
         edits and deletes of old messages and old replies, channel renames, archives,
         unarchives, members joining and leaving (never the bot), user changes, new users
         and channels. old_thread_window_s still bounds the replies if given.
+
+        Either way about a quarter of the ops (BREADTH_OPS_FRAC) are posts, replies,
+        edits and deletes in ims and mpims (humans-only ones included) and reactions
+        added and removed anywhere the bot is a member.
         """
         rng = random.Random(mix(self.seed, rng_seed, 0x3D7A7E))
+        # DM and reaction ops draw from their own rng: the channel ops keep the sequence
+        # they had before DMs existed (a prefix of it, as these take some of the n turns)
+        brng = random.Random(mix(self.seed, rng_seed, 0xB8EAD7))
         counts = dict.fromkeys(MUTATION_OPS, 0)
         with self.lock:
             for _ in range(n):
+                if brng.random() < BREADTH_OPS_FRAC:
+                    counts[self._mutate_breadth(brng, old_thread_window_s)] += 1
+                    continue
                 if any_age:
                     counts[self._mutate_any(rng, old_thread_window_s)] += 1
                     continue
@@ -813,6 +1089,36 @@ class Workspace(MessageModel):
         self.post_message(ch.id)  # the chosen op had no target
         return "post_message"
 
+    def _mutate_breadth(self, rng: random.Random, window_s: float | None) -> str:
+        """One DM message op or reaction op (lock held); returns the op applied."""
+        r = rng.random()
+        if r < 0.45 and self.dms:
+            ch = rng.choice(self.dms)
+            r = rng.random()
+            if 0.35 <= r < 0.65:
+                target = self._pick_thread(ch, rng, window_s)
+                if target is not None:
+                    self.add_reply(ch.id, ts_str(target), broadcast=rng.random() < 0.05)
+                    return "add_reply"
+            elif r >= 0.65:
+                m = self._pick_message(ch, rng, parents_ok=r < 0.85)
+                if m is not None and r < 0.85:
+                    self.edit_message(ch.id, ts_str(m), self._gen_text(rng.getrandbits(48)))
+                    return "edit_message"
+                if m is not None:
+                    self.delete_message(ch.id, ts_str(m))
+                    return "delete_message"
+            self.post_message(ch.id)
+            return "post_message"
+        live = [c for c in self.conversations() if c.is_member and c.authors and not c.is_archived]
+        ch = rng.choice(live)
+        if r >= 0.8 and self._random_reaction(ch, rng, remove=True):
+            return "remove_reaction"
+        if self._random_reaction(ch, rng, remove=False):
+            return "add_reaction"
+        self.post_message(ch.id)
+        return "post_message"
+
     def _newest_us(self, ch: Channel) -> int:
         newest = self.top_us(ch, ch.n_top - 1) if ch.n_top else 0
         if ch.extra:
@@ -869,6 +1175,9 @@ class Workspace(MessageModel):
                 "team_id": self.team_id,
                 "users": len(self.users),
                 "channels": len(self.channels),
+                "ims": sum(ch.is_im for ch in self.dms),
+                "mpims": sum(ch.is_mpim for ch in self.dms),
+                "usergroups": len(self.usergroups),
                 "top_level_messages": n_top,
                 "replies": n_rep,
                 "messages": n_top + n_rep + sum(len(ch.extra) for ch in self.channels),

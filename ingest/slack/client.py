@@ -85,6 +85,8 @@ _FALLBACK_COLLECTIONS = ("messages", "channels", "members", "users", "files", "l
 #: that never answered is given up on after a few attempts (a wrong or unreachable URL).
 _ANSWERED: set[str] = set()
 
+#: Enterprise Grid: methods an org-wide token calls for the org itself (no ``team_id``).
+ORG_LEVEL_METHODS = frozenset({"auth.test", "auth.teams.list"})
 _METHOD_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]*(\.[A-Za-z][A-Za-z0-9_]*)+$")
 
 
@@ -177,10 +179,13 @@ class AsyncSlackClient:
         max_retry_wait_s: float = 600.0,
         backoff_cap_s: float = 30.0,
         workspace_key: str | None = None,
+        team: str | None = None,
     ) -> None:
         """Pass ``limits`` or its shorthands ``profile`` (default ``"internal"``),
         ``time_scale`` (default 1.0) and ``overrides``, not both. ``transport``: by default
-        an ``AiohttpTransport``, made at ``open``."""
+        an ``AiohttpTransport``, made at ``open``. ``team``: Enterprise Grid, the workspace an
+        org-wide token calls (sent as ``team_id`` with every workspace-level method; its
+        buckets are that workspace's: Slack's budgets are per workspace)."""
         if not isinstance(token, str) or not token.strip():
             raise ValueError("a Slack token is required")
         self.limits = _limits(limits, profile, time_scale, overrides)
@@ -201,6 +206,7 @@ class AsyncSlackClient:
             cap_s=float(backoff_cap_s),
         )
         self._workspace_key_arg = workspace_key
+        self.team_arg = team
         self.stats = ClientStats()
         self.auth: dict[str, Any] | None = None
         self.team_id: str | None = None
@@ -269,6 +275,8 @@ class AsyncSlackClient:
         (before ``auth.test`` answered: ``base_url`` alone, used by ``auth.test`` itself)."""
         if self._workspace_key_arg:
             return self._workspace_key_arg
+        if self.team_arg:
+            return f"{self.base_url}|{self.team_arg}"
         if self.team_id:
             return f"{self.base_url}|{self.team_id}"
         return self.base_url
@@ -281,8 +289,12 @@ class AsyncSlackClient:
         return budget
 
     def bucket(self, method: str) -> Bucket:
-        """The process-wide bucket this client paces ``method`` with."""
-        return get_bucket(self.workspace_key, method, self.budget(method), self.limits.time_scale)
+        """The process-wide bucket this client paces ``method`` with (an org-wide token's
+        org-level methods share one bucket across its workspaces: Slack counts them once)."""
+        key = self.workspace_key
+        if self.team_arg and method in ORG_LEVEL_METHODS and not self._workspace_key_arg:
+            key = self.base_url
+        return get_bucket(key, method, self.budget(method), self.limits.time_scale)
 
     def page_size(self, method: str) -> int:
         """The ``limit`` ``paginate`` sends for ``method`` (profile + overrides)."""
@@ -396,6 +408,8 @@ class AsyncSlackClient:
         if "token" in params:
             raise ValueError("pass the token to AsyncSlackClient(), never as a call parameter")
         self._require_transport()
+        if self.team_arg and method not in ORG_LEVEL_METHODS and "team_id" not in params:
+            params = {**params, "team_id": self.team_arg}
         form = _encode_params(params)
         state = self.retry_policy.start()
         reached = False

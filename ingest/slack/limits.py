@@ -75,6 +75,7 @@ TIERS: tuple[str, ...] = ("tier1", "tier2", "tier3", "tier4", "special")
 #: Slack's tier of every method this project calls (see shared/SLACK_API.md).
 METHOD_TIERS: dict[str, str] = {
     "auth.test": "special",
+    "auth.teams.list": "tier2",
     "team.info": "tier3",
     "users.list": "tier2",
     "users.info": "tier4",
@@ -120,6 +121,8 @@ PAGE_SIZES: dict[str, dict[str, int]] = {
         "conversations.members": 1000,
         # no default; Slack recommends <= 200.
         "users.list": 200,
+        # classic paging: sent as `count` (Slack's default 100; no documented maximum).
+        "files.list": 200,
     },
     "internal": {},
     "marketplace": {},

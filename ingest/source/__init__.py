@@ -16,7 +16,7 @@ from ingest.source import logfilter
 from ingest.source.arrow import COLUMN_HINTS, message_to_row, messages_to_arrow
 from ingest.source.changes import METADATA_EVENTS, Changes, ChannelChanges, changes_from
 from ingest.source.columns import CHANNEL_HINTS, USER_HINTS
-from ingest.source.connect import client_for, run_async
+from ingest.source.connect import client_for, run_async, team_of
 from ingest.source.context import SlackContext
 from ingest.source.cursors import merge_states
 from ingest.source.events import (
@@ -35,8 +35,19 @@ from ingest.source.events import (
     Rows,
 )
 from ingest.source.fanout import HistoryFanout
+from ingest.source.files import list_files
+from ingest.source.org import (
+    TEAM_COLUMN,
+    Org,
+    discover_org,
+    drop_owned_elsewhere,
+    org_of_client,
+    owner_team,
+)
+from ingest.source.pii import Pii, channel_pii, pii_for
 from ingest.source.planning import list_and_plan, list_channels, plan_channels
 from ingest.source.progress import LoadProgress
+from ingest.source.reactions import reaction_rows
 from ingest.source.reconcile import reconcile
 from ingest.source.resources import (
     channel_states_of,
@@ -65,10 +76,24 @@ from ingest.source.settings import (
     ts_to_micros,
 )
 from ingest.source.slices import MessageStream
+from ingest.source.variants import CLEAR_COLUMN
 
 logfilter.install()
 
 __all__ = [
+    "CLEAR_COLUMN",
+    "list_files",
+    "reaction_rows",
+    "Pii",
+    "channel_pii",
+    "pii_for",
+    "TEAM_COLUMN",
+    "Org",
+    "discover_org",
+    "drop_owned_elsewhere",
+    "org_of_client",
+    "owner_team",
+    "team_of",
     "ALL_COMMANDS",
     "CHANNEL_HINTS",
     "USER_HINTS",

@@ -39,6 +39,11 @@ METADATA_EVENTS = frozenset(
     }
 )
 
+#: A reaction added to or removed from a message of any age: the message is read again
+#: (`conversations.replies` on its ts returns it, or its whole thread for a parent), so
+#: its `reactions` column and the `reactions` table follow.
+REACTION_EVENTS = frozenset({"reaction_added", "reaction_removed"})
+
 #: Message subtypes that are not a message of their own (a change to another one).
 _HIDDEN = frozenset({"message_changed", "message_deleted", "message_replied"})
 
@@ -112,6 +117,11 @@ def classify(event: dict[str, Any]) -> tuple[str, str | None, str | None, bool]:
     etype = event.get("type")
     if etype in METADATA_EVENTS:
         return "metadata", None, None, False
+    if etype in REACTION_EVENTS:  # re-read the message (a parent: with its thread)
+        item = event.get("item") or {}
+        if item.get("type") != "message" or not item.get("channel") or not item.get("ts"):
+            return "ignore", None, None, False
+        return "refresh", str(item["channel"]), str(item["ts"]), False
     if etype != "message":
         return "ignore", None, None, False
     cid = event.get("channel")

@@ -19,6 +19,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from ingest.source.pii import KEEP, Pii, channel_pii, user_pii
+
 #: epoch field -> divisor to seconds, per table; dotted paths are nested objects
 CHANNEL_TIMES: dict[str, int] = {
     "created": 1,
@@ -42,6 +44,11 @@ CHANNEL_JSON = (
     "properties",
 )
 USER_JSON = ("enterprise_user", "profile.fields", "profile.status_emoji_display_info")
+#: Conversation kinds every channels row states (false for channels: Slack leaves them out
+#: of some objects, e.g. an im has no is_mpim), so `where is_im` never meets a null
+CHANNEL_FLAGS = ("is_im", "is_mpim")
+#: An im's other party (null for every other conversation); typed even when no DM is loaded
+CHANNEL_TEXT = ("user",)
 
 
 def epoch_to_datetime(value: Any, divisor: int = 1) -> datetime | None:
@@ -71,12 +78,16 @@ def _retype(row: dict[str, Any], times: dict[str, int]) -> dict[str, Any]:
     return out
 
 
-def channel_row(channel: dict[str, Any]) -> dict[str, Any]:
-    return _retype(channel, CHANNEL_TIMES)
+def channel_row(channel: dict[str, Any], pii: Pii = KEEP) -> dict[str, Any]:
+    out = _retype(channel, CHANNEL_TIMES)
+    for flag in CHANNEL_FLAGS:
+        out[flag] = bool(out.get(flag))
+    return channel_pii(out, pii)  # --pii: a group DM's name and purpose (pii.py)
 
 
-def user_row(user: dict[str, Any]) -> dict[str, Any]:
-    return _retype(user, USER_TIMES)
+def user_row(user: dict[str, Any], pii: Pii = KEEP) -> dict[str, Any]:
+    """A user with typed times and, under --pii hash|drop, no personal data (`pii.py`)."""
+    return _retype(user_pii(user, pii), USER_TIMES)
 
 
 def _hints(times: dict[str, int], json_fields: tuple[str, ...]) -> dict[str, dict[str, Any]]:
@@ -87,5 +98,9 @@ def _hints(times: dict[str, int], json_fields: tuple[str, ...]) -> dict[str, dic
     return hints
 
 
-CHANNEL_HINTS = _hints(CHANNEL_TIMES, CHANNEL_JSON)
+CHANNEL_HINTS = {
+    **_hints(CHANNEL_TIMES, CHANNEL_JSON),
+    **{c: {"data_type": "bool", "nullable": True} for c in CHANNEL_FLAGS},
+    **{c: {"data_type": "text", "nullable": True} for c in CHANNEL_TEXT},
+}
 USER_HINTS = _hints(USER_TIMES, USER_JSON)

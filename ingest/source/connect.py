@@ -29,7 +29,14 @@ def client_for(token: str, settings: LoadSettings) -> AsyncSlackClient:
         max_in_flight=settings.max_in_flight,
         max_retry_wait_s=limits.real_seconds(settings.max_retry_wait_s),
         backoff_cap_s=limits.real_seconds(BACKOFF_CAP_SLACK_S),
+        team=team_of(settings),
     )
+
+
+def team_of(settings: LoadSettings) -> str | None:
+    """Enterprise Grid: the one workspace this load is for (`--team`), sent as `team_id` with
+    every call of an org-wide token; None for a workspace token's own workspace."""
+    return settings.team_ids[0] if len(settings.team_ids) == 1 else None
 
 
 def run_async(factory: Callable[[], Coroutine[Any, Any, T]]) -> T:

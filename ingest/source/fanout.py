@@ -15,7 +15,12 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from ingest.slack import AsyncSlackClient, SlackResourceError, SlackRetryExhaustedError
+from ingest.slack import (
+    AsyncSlackClient,
+    SlackMissingScopeError,
+    SlackResourceError,
+    SlackRetryExhaustedError,
+)
 from ingest.source.changes import Changes
 from ingest.source.channel import ChannelReader, Drained, FanoutShared
 from ingest.source.connect import client_for
@@ -31,6 +36,7 @@ from ingest.source.events import (
 )
 from ingest.source.handoff import Handoff, HandoffClosed
 from ingest.source.progress import LoadProgress
+from ingest.source.selection import dm_history_lacking
 from ingest.source.settings import LoadSettings
 
 
@@ -197,9 +203,17 @@ class HistoryFanout:
             changes = self.changes.of(cid) if self.changes is not None else None
             try:
                 await ChannelReader(shared, cid, self.states.get(cid), changes).read()
-            except SlackResourceError as exc:
-                self.progress.channel_skipped(cid, exc.code)
-                await self._put(ChannelSkipped(cid, exc.code))
+            except (SlackResourceError, SlackMissingScopeError) as exc:
+                # a DM whose history scope the token lacks is unreadable like any channel
+                why = (
+                    exc.code
+                    if isinstance(exc, SlackResourceError)
+                    else dm_history_lacking(exc.needed)
+                )
+                if why is None:
+                    raise
+                self.progress.channel_skipped(cid, why)
+                await self._put(ChannelSkipped(cid, why))
                 if changes is not None:  # unreadable now: its captured changes cannot apply
                     await self._put(ChangesApplied(cid, list(changes.seqs)))
             except Drained:

@@ -1,4 +1,5 @@
-"""The dlt source: channels, users, channel_members, messages (history + replies), team.
+"""The dlt source: channels, users, channel_members, messages (history + replies, and
+their reactions), team, files (+ file_shares), usergroups (+ usergroup_members).
 
 One plain function per resource, dlt-style. `make_source(token, settings)` is what the
 pipeline and the flows call; `slack_source` is the same source with dlt's config injection
@@ -25,9 +26,13 @@ from ingest.source.connect import client_for, run_async
 from ingest.source.context import SlackContext
 from ingest.source.cursors import merge_states
 from ingest.source.fanout import HistoryFanout
+from ingest.source.files import files
+from ingest.source.org import stamp_team
 from ingest.source.progress import LoadProgress
+from ingest.source.reactions import declare_reactions
 from ingest.source.settings import LoadSettings, check_token, clean_overrides, schema_fields
 from ingest.source.slices import MessageStream, write_slice
+from ingest.source.usergroups import usergroups
 
 # Relational path: lists one level down become child tables (messages__reactions, ...);
 # deeper structures (blocks' elements) stay JSON. Unbounded nesting turns Slack's block kit
@@ -51,7 +56,7 @@ RELATIONAL_HINTS: dict[str, dict[str, Any]] = {
     columns=cast(dict[str, TColumnSchema], CHANNEL_HINTS),
 )
 def channels(ctx: SlackContext) -> Iterator[list[dict[str, Any]]]:
-    yield [channel_row(ch) for ch in ctx.plan().selected]
+    yield [channel_row(ch, ctx.pii) for ch in ctx.plan().selected]
 
 
 @dlt.resource(
@@ -73,7 +78,7 @@ def users(ctx: SlackContext) -> Iterator[list[dict[str, Any]]]:
         run_async(fetch)
     except SlackRetryExhaustedError as exc:
         ctx.failed(exc)  # the pages read are whole users: merging them is harmless
-    yield [user_row(u) for u in out]
+    yield [user_row(u, ctx.pii) for u in out]
 
 
 # merge_key channel_id: each channel read replaces its members (delete-insert), so
@@ -155,7 +160,7 @@ def messages(
             **ctx.fanout_options(),
         )
     )
-    yield from write_slice(fan, stream, channel_states, ctx.settings)
+    yield from write_slice(fan, stream, channel_states, ctx.settings, ctx.pii)
 
 
 def messages_resource(
@@ -173,7 +178,7 @@ def messages_resource(
         columns=cast(dict[str, TColumnSchema], hints),
     )(ctx, channel_ids, seed_states, stream)
     resource.apply_hints(additional_table_hints={"x-stage-data-deduplicated": True})
-    return resource
+    return declare_reactions(resource)  # it also writes the reactions table
 
 
 def slack_resources(
@@ -188,6 +193,8 @@ def slack_resources(
         channels(ctx),
         users(ctx),
         channel_members(ctx, channel_ids),
+        files(ctx),
+        usergroups(ctx),
         messages_resource(ctx, channel_ids, seed_states, stream or MessageStream()),
     ]
 
@@ -216,6 +223,8 @@ def make_source(
     src = _slack()
     if include is not None:
         src = src.with_resources(*include)
+    for resource in src.selected_resources.values():
+        resource.add_map(stamp_team(ctx.team_id))  # every table: the workspace of its rows
     return src
 
 

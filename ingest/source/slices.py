@@ -24,6 +24,8 @@ from ingest.source.events import (
     Rows,
 )
 from ingest.source.fanout import HistoryFanout
+from ingest.source.pii import KEEP, Pii, message_pii
+from ingest.source.reactions import reactions_item
 from ingest.source.settings import LoadSettings
 
 #: How often (real seconds) the messages resource wakes up while the fan-out is quiet (Slack
@@ -94,8 +96,9 @@ class _Batch:
     twice, and without repeats DuckDB merges the package without its de-duplication
     window, which holds every row in memory."""
 
-    def __init__(self, settings: LoadSettings) -> None:
+    def __init__(self, settings: LoadSettings, pii: Pii = KEEP) -> None:
         self.settings = settings
+        self.pii = pii
         self.rows: list[dict[str, Any]] = []
         self.keys: set[tuple[str, str]] = set()
         self.in_slice = 0
@@ -103,15 +106,18 @@ class _Batch:
     def add(self, rows: list[dict[str, Any]]) -> bool:
         """Add rows not seen in this slice; True when a batch is due."""
         fresh = new_rows(rows, self.keys)
+        if not self.pii.keeps:  # --pii: the authors' user_profile (pii.py)
+            fresh = [message_pii(r, self.pii) for r in fresh]
         self.rows.extend(fresh)
         self.in_slice += len(fresh)
         return len(self.rows) >= self.settings.batch_rows
 
-    def flush(self) -> Any:
+    def flush(self) -> list[Any]:
+        """The batch's messages, then their reactions (`ingest/source/reactions.py`)."""
         rows, self.rows = self.rows, []
-        if self.settings.fast_path:
-            return messages_to_arrow(rows)
-        return [message_to_row(r) for r in rows]
+        fast = self.settings.fast_path
+        messages = messages_to_arrow(rows) if fast else [message_to_row(r) for r in rows]
+        return [messages, reactions_item(rows, fast=fast)]
 
 
 def write_slice(
@@ -119,10 +125,11 @@ def write_slice(
     stream: MessageStream,
     channel_states: dict[str, Any],
     settings: LoadSettings,
+    pii: Pii = KEEP,
 ) -> Iterator[Any]:
     """Yield the messages of one slice; record the states of the channels it carries in
     `channel_states` (the resource state dlt commits with the slice)."""
-    batch = _Batch(settings)
+    batch = _Batch(settings, pii)
     slice_end = (
         time.monotonic() + settings.slice_seconds if settings.slice_seconds else float("inf")
     )
@@ -142,7 +149,7 @@ def write_slice(
                     break
             case Rows(rows=rows):
                 if batch.add(rows):
-                    yield batch.flush()
+                    yield from batch.flush()
             case Reconcile() | MarkDeleted():
                 stream.reconciliations.append(item)
             case ChangesApplied(seqs=seqs):
@@ -151,7 +158,7 @@ def write_slice(
                 stream.skipped[cid] = reason
             case Checkpoint(channel_id=cid, state=state) | ChannelDone(channel_id=cid, state=state):
                 if batch.rows:
-                    yield batch.flush()
+                    yield from batch.flush()
                 channel_states[cid] = state
                 stream.slice_channels.add(cid)
                 if (
@@ -161,4 +168,4 @@ def write_slice(
             case _:
                 assert_never(item)
     if batch.rows:
-        yield batch.flush()
+        yield from batch.flush()

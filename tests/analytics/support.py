@@ -192,7 +192,9 @@ def expected_models(ws: Workspace) -> dict[str, Rows]:
     """Every model's rows, by key, from the simulator's messages, channels and users."""
     msgs = live_messages(ws)
     with ws.lock:
-        channel_names = {ch.id: ch.name for ch in ws.channels}
+        channel_names = {
+            ch.id: f"DM with {ch.dm_user}" if ch.is_im else ch.name for ch in ws.conversations()
+        }
         user_names = {u.id: (u.real_name or u.name) for u in ws.users}
 
     def uname(user: str | None) -> str | None:

@@ -273,7 +273,7 @@ def test_weekly_messages_per_channel_match_the_models(report: Report) -> None:
         assert int(tr.data("active-weeks")) == weeks[cid]
         assert (int(tr.data("peak-messages")), tr.data("peak-week")) == peaks[cid]
         assert cells(tr) == [
-            f"#{names[cid]}",
+            _label(names[cid]),
             "",  # the heatmap
             f"{totals[cid]:,}",
             f"{totals[cid] / all_messages:.1%}",
@@ -336,8 +336,8 @@ def test_time_to_first_reply_per_channel_matches_the_models(report: Report) -> N
     assert shown.keys() == expected.keys()
     for cid, (threads, answered, median, p90) in expected.items():
         assert shown[cid][:2] == (threads, answered), cid
-        assert shown[cid][2] == pytest.approx(median, rel=1e-9, abs=1e-6), cid
-        assert shown[cid][3] == pytest.approx(p90, rel=1e-9, abs=1e-6), cid
+        for got, want in ((shown[cid][2], median), (shown[cid][3], p90)):
+            assert got == (None if want is None else pytest.approx(want, rel=1e-9, abs=1e-6)), cid
     # all channels first, then the channels fastest median first
     assert table[0].data("channel-id") == ""
     medians = [expected[tr.data("channel-id")][2] for tr in table[1:]]
@@ -349,7 +349,7 @@ def test_time_to_first_reply_per_channel_matches_the_models(report: Report) -> N
         threads, answered, median, p90 = expected[cid]
         # what a reader sees in the table
         assert cells(tr) == [
-            "All channels" if cid == "" else f"#{names[cid]}",
+            "All channels" if cid == "" else _label(names[cid]),
             "",  # the bars
             f"{threads:,}",
             f"{answered:,}",
@@ -366,9 +366,10 @@ def test_time_to_first_reply_per_channel_matches_the_models(report: Report) -> N
             f"p90 {format_duration(p90)}",
             f"median {format_duration(median)}",
         ]
-        assert axis[0] == "0"
         p90_w, median_w = (float(b.attrs["width"]) for b in bars)
-        if median_w > 2.0:  # (2.0: the shortest bar drawn; widths are rounded to 0.1)
+        if axis[0] != "0":  # a logarithmic axis (the times span > 40x): p90 the longer
+            assert p90_w >= median_w, cid
+        elif median_w > 2.0:  # (2.0: the shortest bar drawn; widths are rounded to 0.1)
             assert median_w == pytest.approx(p90_w * median / p90, abs=0.15), cid
 
 
@@ -489,3 +490,11 @@ def test_bad_input_is_one_line_and_exit_2(
     proc = cli(args, report.tmp, report.tmp / "pipelines")
     _assert_user_error(proc, *needles)
     assert sorted(p.name for p in report.tmp.iterdir()) == before, case  # nothing written
+
+
+def _label(name: str) -> str:
+    """How the page names a channel: '#name', and a DM 'DM with U123' as it is, cut to 28
+    characters (group DMs' names list their members)."""
+    from ingest.analytics.figures import shorten
+
+    return shorten(name if name.startswith("DM with ") else f"#{name}", 28)

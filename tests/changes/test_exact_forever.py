@@ -27,8 +27,10 @@ def run(sim, target: Target, **kw) -> LoadResult:
 
 
 def _channels(ws: Workspace) -> list[str]:
+    """Readable, unarchived channels (not DMs: they cannot be renamed or joined)."""
     t = ws.truth()
-    return sorted(c for c in t.readable_channel_ids if c not in t.archived)
+    dms = t.dm_ids | t.group_dm_ids
+    return sorted(c for c in t.readable_channel_ids if c not in t.archived and c not in dms)
 
 
 def _old_parents(ws: Workspace, cid: str, min_age_days: float) -> list[str]:

@@ -41,6 +41,46 @@ def test_bigquery_package_has_partition_cluster_and_types(tmp_path):
             if job.job_file_info.table_name == "messages" and job.file_path.endswith(".parquet"):
                 n += pq.read_metadata(job.file_path).num_rows
     assert n == len(ws.truth().messages)
+    _check_breadth_tables(pipeline.default_schema.tables)
+
+
+#: table -> (day-partition column, cluster columns, primary key): ingest/load/destinations.py
+BREADTH = {
+    "reactions": ("ts_at", ["channel_id", "name"], {"channel_id", "ts", "name", "user"}),
+    "files": ("created", ["user"], {"id"}),
+    "file_shares": (None, ["channel_id", "file_id"], {"file_id", "channel_id", "ts"}),
+    "usergroups": (None, ["id"], {"id"}),
+    "usergroup_members": (None, ["usergroup_id"], {"usergroup_id", "user_id"}),
+}
+
+
+def _check_breadth_tables(tables):
+    for table, (partition, cluster, key) in BREADTH.items():
+        t = tables[table]
+        cols = t["columns"]
+        assert {c for c in cols if cols[c].get("primary_key")} == key, table
+        assert t.get("x-bigquery-cluster-columns") == cluster, table
+        assert {c for c in cols if cols[c].get("x-bigquery-cluster")} == set(cluster), table
+        parts = {c for c in cols if cols[c].get("x-bigquery-partition")}
+        assert parts == ({partition} if partition else set()), table
+        if partition:
+            assert cols[partition]["data_type"] == "timestamp", table
+        assert t["write_disposition"] == "merge", table
+    # the tables a resource writes besides its own: replaced per parent (merge_key), with
+    # dlt's hard_delete marker, and not the parent's columns
+    for table, parent in (
+        ("reactions", ("channel_id", "ts")),
+        ("file_shares", ("file_id",)),
+        ("usergroup_members", ("usergroup_id",)),
+    ):
+        cols = tables[table]["columns"]
+        assert {c for c in cols if cols[c].get("merge_key")} == set(parent), table
+        assert cols["_clear"].get("hard_delete") is True and cols["_clear"]["data_type"] == "bool"
+    assert "blocks" not in tables["reactions"]["columns"]
+    assert tables["reactions"]["columns"]["count"]["data_type"] == "bigint"
+    for table, col in (("files", "created"), ("usergroups", "date_delete")):
+        assert tables[table]["columns"][col]["data_type"] == "timestamp", table
+    assert tables["files"]["columns"]["shares"]["data_type"] == "json"
 
 
 @pytest.mark.live

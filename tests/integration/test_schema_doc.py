@@ -60,7 +60,18 @@ def test_time_columns_are_timestamps_and_no_staging_copy_or_child_tables(demo_ta
     # exact ts strings stay where they are keys and cursors
     assert messages["ts"] == messages["thread_ts"] == messages["latest_reply"] == "VARCHAR"
     data_tables = {t for t in tables if not t.startswith("_dlt")}
-    assert data_tables == {"team", "channels", "users", "channel_members", "messages"}
+    assert data_tables == {
+        "team",
+        "channels",
+        "users",
+        "channel_members",
+        "messages",
+        "reactions",
+        "files",
+        "file_shares",
+        "usergroups",
+        "usergroup_members",
+    }
 
     con = duckdb.connect(str(db), read_only=True)
     try:

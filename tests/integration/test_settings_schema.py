@@ -138,6 +138,7 @@ def test_flow_parameters_keep_their_names_and_defaults():
         "pii",
         "team_ids",
         "org_teams",
+        "workspace_deployment",
     ]
     assert params["shards"].default == 4 and params["max_concurrency"].default == 4
     assert params["retries"].default == 3 and params["retry_backoff_s"].default == 10.0
@@ -148,6 +149,7 @@ def test_config_keys_are_the_settings_fields():
     assert SOURCE_KEYS == {f.name for f in schema_fields(LoadSettings)} | {
         "access_token",
         "app_token",
+        "pii_salt",
     }
     assert FLAGS == {f.name: f.flag for f in schema_fields(LoadSettings) if f.flag}
     assert FLAGS["channels"] == "--channel" and FLAGS["max_retry_wait_s"] == "--max-retry-wait"

@@ -98,4 +98,6 @@ async def test_join_errors(tiny: Env) -> None:
     assert r.error == "method_not_supported_for_channel_type"
     hidden = next(ch for ch in ws.channels if ch.is_private and not ch.is_member)
     assert (await c.call("conversations.join", channel=hidden.id)).error == "channel_not_found"
-    assert ws.truth().readable_channel_ids == frozenset(ch.id for ch in ws.channels if ch.is_member)
+    assert ws.truth().readable_channel_ids == frozenset(
+        ch.id for ch in ws.conversations() if ch.is_member
+    )

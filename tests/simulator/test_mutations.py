@@ -198,12 +198,12 @@ async def test_mutate_replies_inside_the_window(serve: Starter) -> None:
     env = await serve("small")
     ws = env.ws
     window_us = 30 * 86400 * 1_000_000
-    newest_before = {ch.id: ws._newest_us(ch) for ch in ws.channels}
-    old_extra = {ch.id: set(ch.extra) for ch in ws.channels}
+    newest_before = {ch.id: ws._newest_us(ch) for ch in ws.conversations()}
+    old_extra = {ch.id: set(ch.extra) for ch in ws.conversations()}
     counts = ws.mutate(5, n=60, old_thread_window_s=30 * 86400)
     parents = [
         (ch.id, rec.parent_us)
-        for ch in ws.channels
+        for ch in ws.conversations()
         for us, rec in ch.extra.items()
         if us not in old_extra.get(ch.id, ()) and rec.parent_us is not None
     ]
@@ -242,7 +242,7 @@ async def test_admin_mutate_endpoint(tiny: Env) -> None:
 
 
 def k_done(ws: Workspace) -> int:
-    return sum(len(ch.extra) for ch in ws.channels)
+    return sum(len(ch.extra) for ch in ws.conversations())
 
 
 async def test_mutating_from_another_thread_while_serving(serve: Starter) -> None:
@@ -464,7 +464,7 @@ async def test_mutate_any_age_covers_every_op(serve: Starter) -> None:
     assert len(keys) == len(set(keys)) and set(keys) == t.messages
     listed = {
         ch["id"]: ch
-        for p in await c.pages("conversations.list", types="public_channel,private_channel")
+        for p in await c.pages("conversations.list", types="public_channel,private_channel,mpim")
         for ch in p["channels"]
     }
     assert {k: v["name"] for k, v in listed.items()} == t.channel_names

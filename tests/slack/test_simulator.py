@@ -35,9 +35,10 @@ async def fetch_all(client: AsyncSlackClient, concurrency: int = 16) -> set[tupl
     replies of every thread parent, channels fetched concurrently."""
     channel_ids: list[str] = []
     async for page in client.paginate(
-        "conversations.list", types="public_channel,private_channel", exclude_archived=False
+        "conversations.list", types="public_channel,private_channel,im,mpim", exclude_archived=False
     ):
-        channel_ids += [c["id"] for c in page["channels"] if c.get("is_member")]
+        # a listed im is one the token is in (ims carry no is_member)
+        channel_ids += [c["id"] for c in page["channels"] if c.get("is_member") or c.get("is_im")]
     keys: set[tuple[str, str]] = set()
     gate = asyncio.Semaphore(concurrency)
 

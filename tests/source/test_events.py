@@ -51,7 +51,13 @@ def test_the_slice_writer_handles_every_kind():
     stream = MessageStream()
     states: dict[str, Any] = {}
     out = list(write_slice(fan, stream, states, settings))  # type: ignore[arg-type]
-    assert [r["ts"] for batch in out for r in batch] == ["1.000001"]
+    batches = [item for item in out if isinstance(item, list)]
+    assert [r["ts"] for batch in batches for r in batch] == ["1.000001"]
+    # each batch's reactions go to the reactions table: none here, so one clear marker
+    marked = [(item.meta.table_name, item.data) for item in out if not isinstance(item, list)]
+    assert [(t, [(r["ts"], r["_clear"]) for r in rows]) for t, rows in marked] == [
+        ("reactions", [("1.000001", True)])
+    ]
     assert stream.take_reconciliations() == [Reconcile("C1", "0", "2.000000", None, ["1.000001"])]
     assert stream.skipped == {"C2": "channel_not_found"}
     assert stream.slice_channels == {"C1"}
