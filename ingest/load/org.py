@@ -57,17 +57,8 @@ class OrgProgress(LoadProgress):
             out["channel_names"].update(snap["channel_names"])
         return out
 
-    def request_stats(self) -> dict[str, dict[str, Any]]:
-        merged = super().request_stats()
-        for child in self._children():
-            for method, row in child.request_stats().items():
-                acc = merged.setdefault(method, {})
-                for key, value in row.items():
-                    if isinstance(value, int | float) and not key.startswith("current_rate"):
-                        acc[key] = acc.get(key, 0) + value
-                    else:
-                        acc[key] = value
-        return merged
+    def client_stats(self) -> list[Any]:
+        return super().client_stats() + [st for c in self._children() for st in c.client_stats()]
 
     def kept_summary(self, where: str) -> str:
         kept = [(t, c.kept_summary(where)) for t, c in sorted(self.teams.items())]

@@ -93,12 +93,15 @@ class LoadProgress:
         with self._lock:
             self._stats.append(stats)
 
+    def client_stats(self) -> list[Any]:
+        """The stats objects of every client of this load."""
+        with self._lock:
+            return list(self._stats)
+
     def request_stats(self) -> dict[str, dict[str, Any]]:
         """Per-method client stats summed over every client of this load."""
         merged: dict[str, dict[str, Any]] = {}
-        with self._lock:
-            stats = list(self._stats)
-        for st in stats:
+        for st in self.client_stats():
             for method, row in st.as_dict().items():
                 acc = merged.setdefault(method, {})
                 for key, value in row.items():

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from ingest.load.org import run_org
 from ingest.load.preflight import preflight
 from ingest.load.run import Target
 from ingest.simulator import SimulatorThread
@@ -113,13 +114,14 @@ def test_org_of_8_loads_exactly_at_once_on_per_workspace_budgets(tmp_path):
 def test_team_narrows_an_org_load_and_bad_teams_are_one_line(tmp_path):
     org = Org.generate(3, seed=9, sizes=("tiny",))
     db = tmp_path / "two.duckdb"
-    target = Target(duckdb_path=str(db))
+    target = Target(duckdb_path=str(db), pipelines_dir=str(tmp_path / "pipelines"))
     env = cli_env(org.token, tmp_path / "pipelines")
     a, b, c = org.team_ids
     with SimulatorThread(org, profile="unlimited") as sim:
         args = ["run", "--base-url", sim.base_url, "--duckdb-path", str(db), "--quiet"]
-        done = run_cli([*args, "--team", a, "--team", b], tmp_path, env)
-        assert done.returncode == 0, done.stderr[-3000:]
+        info = preflight(org.token, LoadSettings(base_url=sim.base_url, team_ids=(a, b)))
+        assert info["teams"] == (a, b)
+        run_org(org.token, LoadSettings(base_url=sim.base_url), target, info["org"], (a, b))
         teams = {r[0] for r in query(target, "select distinct team_id from slack.messages")}
         assert teams == {a, b}
         # (the CLI turns a ConfigError into one line and exit 2: tests/reliability)
