@@ -13,9 +13,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -105,22 +103,6 @@ class OrgLoadFailed(RuntimeError):
         self.ingest_kept = kept
 
 
-def _duckdb_lock(target: Target) -> Callable[[], Any]:
-    lock = threading.Lock()
-
-    @contextmanager
-    def held() -> Iterator[None]:
-        with lock:
-            yield
-
-    return held if target.destination == "duckdb" else _no_lock
-
-
-@contextmanager
-def _no_lock() -> Iterator[None]:
-    yield
-
-
 def run_org(
     token: str,
     settings: LoadSettings,
@@ -137,7 +119,10 @@ def run_org(
     progress = progress or OrgProgress()
     import_load_modules()  # before the threads: no module half imported by two of them
     started = time.monotonic()
-    lock = _duckdb_lock(target)
+    # DuckDB has one writer: the workspaces take turns on their load steps (run_load's
+    # `load_lock`; None = no lock, for destinations that load in parallel)
+    writer = threading.Lock()
+    lock = (lambda: writer) if target.destination == "duckdb" else None
     results: dict[str, LoadResult] = {}
     failures: dict[str, BaseException] = {}
 
